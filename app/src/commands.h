@@ -1,0 +1,20 @@
+#pragma once
+// Each CLI subcommand lives in its own cmd_*.cc and registers itself here. A command's callback stores
+// its exit status in `exit_code`; errors are one line on stderr ("mnemo: ...").
+#include <CLI/CLI.hpp>
+#include <string_view>
+
+namespace mnemo::app {
+
+struct CommandContext {
+  int exit_code = 0;
+};
+
+void register_tokenize_command(CLI::App& app, CommandContext& ctx);
+void register_chat_commands(CLI::App& app, CommandContext& ctx);
+void register_bench_commands(CLI::App& app, CommandContext& ctx);
+
+// Prints "mnemo: MESSAGE" on stderr and returns the exit status for a failed command.
+int fail(std::string_view message);
+
+}  // namespace mnemo::app

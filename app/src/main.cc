@@ -1,0 +1,37 @@
+#include <mnemo/base/build_config.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+
+namespace mnemo::app {
+int fail(std::string_view message) {
+  std::cerr << "mnemo: " << message << '\n';
+  return 1;
+}
+}  // namespace mnemo::app
+
+int main(int argc, char** argv) {
+  CLI::App app{"mnemo: an agent runtime with persistent long-context memory", "mnemo"};
+  app.set_version_flag("--version", std::string("mnemo ") + MNEMO_VERSION +
+                                        (MNEMO_CUDA ? " (CUDA)" : " (CPU only)"));
+  app.require_subcommand(1);
+  mnemo::app::CommandContext ctx;
+  mnemo::app::register_tokenize_command(app, ctx);
+  mnemo::app::register_chat_commands(app, ctx);
+  mnemo::app::register_bench_commands(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "mnemo: " << e.what() << " (see --help)\n";
+    return e.get_exit_code() == 0 ? 2 : e.get_exit_code();
+  }
+  return ctx.exit_code;
+}
