@@ -186,3 +186,32 @@ TEST_CASE("a tokenizer.json with another pre-tokenizer is refused with a clear e
   REQUIRE_FALSE(broken);
   CHECK(broken.status().message().find("half.json") == 0);
 }
+
+TEST_CASE("random Unicode text round-trips through encode and decode", "[tokenizer]") {
+  // Code points from the classes the pre-tokenizer distinguishes, mixed at random.
+  const std::vector<std::pair<char32_t, char32_t>> ranges{
+      {0x20, 0x7E}, {0x09, 0x0D}, {0x00, 0x1F}, {0xA0, 0x17F}, {0x300, 0x36F}, {0x4E00, 0x4E80},
+      {0x3040, 0x30FF}, {0x2000, 0x206F}, {0x1F300, 0x1F64F}, {0x0660, 0x0669}, {0xAC00, 0xAC40},
+      {0x3000, 0x3003}, {0x85, 0x85}, {0xFEFF, 0xFEFF}, {0x10FFF0, 0x10FFFD}};
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto rnd = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int round = 0; round < 300; ++round) {
+    std::string text;
+    size_t n = rnd() % 200;
+    for (size_t i = 0; i < n; ++i) {
+      auto [lo, hi] = ranges[rnd() % ranges.size()];
+      mnemo::utf8::append(text, static_cast<char32_t>(lo + rnd() % (hi - lo + 1)));
+      if (rnd() % 16 == 0) text += "<｜User｜>";
+    }
+    auto ids = v3().encode(text);
+    REQUIRE(ids);
+    auto back = v3().decode(*ids);
+    REQUIRE(back);
+    CHECK(*back == text);
+  }
+}
