@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "support/run_cli.h"
 #include "support/test_paths.h"
@@ -11,12 +13,15 @@ TEST_CASE("mnemo tokenize writes ids per line and an error line for a bad one", 
   auto r = run_cli("tokenize " + tok,
                    "{\"text\": \"Hello, world!\"}\nnot json\n{\"text\": \"<｜User｜>\"}\n{\"other\": 1}\n");
   REQUIRE(r.status == 0);
-  CHECK(r.out ==
-        "{\"ids\": [19923, 14, 2058, 3]}\n"
-        "{\"error\": \"line 2: invalid JSON: The JSON document has an improper structure: missing or "
-        "superfluous commas, braces, missing keys, etc.\"}\n"
-        "{\"ids\": [128803]}\n"
-        "{\"error\": \"line 4: expected {\\\"text\\\": \\\"...\\\"}\"}\n");
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = r.out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    lines.push_back(r.out.substr(at, nl - at));
+  }
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "{\"ids\": [19923, 14, 2058, 3]}");
+  CHECK(lines[1].rfind("{\"error\": \"line 2: invalid JSON: ", 0) == 0);
+  CHECK(lines[2] == "{\"ids\": [128803]}");
+  CHECK(lines[3] == "{\"error\": \"line 4: expected {\\\"text\\\": \\\"...\\\"}\"}");
 }
 
 TEST_CASE("mnemo tokenize --decode turns ids back into text", "[cli]") {
