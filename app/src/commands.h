@@ -13,6 +13,9 @@ struct CommandContext {
 void register_tokenize_command(CLI::App& app, CommandContext& ctx);
 void register_chat_commands(CLI::App& app, CommandContext& ctx);
 void register_bench_commands(CLI::App& app, CommandContext& ctx);
+void register_sandbox_commands(CLI::App& app, CommandContext& ctx);
+// Adds `bench sandbox` to the `bench` group.
+void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);
 
 // Prints "mnemo: MESSAGE" on stderr and returns the exit status for a failed command.
 int fail(std::string_view message);

@@ -1,0 +1,126 @@
+// The runner's ordinary behaviour: status, environment, workspace, streaming, async concurrency.
+#include <sys/stat.h>
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+
+#include "sandbox/sandbox_test_util.h"
+
+using namespace mnemo;
+using namespace mnemo::test;
+
+TEST_CASE("a command's exit status and output come back") {
+  Workspace ws;
+  auto r = sandbox::run(request(ws, {"sh", "-c", "echo out; echo err >&2; exit 7"}));
+  REQUIRE(r);
+  CHECK(r->exit_status == 7);
+  CHECK(r->reason == sandbox::ExitReason::kExited);
+  CHECK(r->stdout_data == "out\n");
+  CHECK(r->stderr_data == "err\n");
+  CHECK_FALSE(r->stdout_truncated);
+}
+
+TEST_CASE("a command killed by a signal reports 128 plus the signal") {
+  Workspace ws;
+  auto r = sandbox::run(request(ws, {"sh", "-c", "kill -TERM $$"}));
+  REQUIRE(r);
+  CHECK(r->reason == sandbox::ExitReason::kSignaled);
+  CHECK(r->exit_status == 128 + SIGTERM);
+}
+
+TEST_CASE("the environment is scrubbed to the allowlist and the command starts in /workspace") {
+  setenv("MNEMO_TEST_SECRET", "hunter2", 1);
+  Workspace ws;
+  auto r = sandbox::run(request(ws, {"/usr/bin/env"}));
+  REQUIRE(r);
+  CHECK(r->stdout_data.find("hunter2") == std::string::npos);
+  CHECK(r->stdout_data.find("HOME=/workspace\n") != std::string::npos);
+  CHECK(r->stdout_data.find("PATH=") != std::string::npos);
+  size_t lines = std::count(r->stdout_data.begin(), r->stdout_data.end(), '\n');
+  CHECK(lines == 4);  // PATH, HOME, LANG, TERM
+  auto pwd = sandbox::run(request(ws, {"pwd"}));
+  REQUIRE(pwd);
+  CHECK(pwd->stdout_data == "/workspace\n");
+}
+
+TEST_CASE("files the command writes in the workspace belong to an unprivileged host uid") {
+  Workspace ws;
+  auto r = sandbox::run(request(ws, {"sh", "-c", "echo hi > /workspace/made"}));
+  REQUIRE(r);
+  REQUIRE(r->exit_status == 0);
+  struct stat st {};
+  REQUIRE(stat((ws.path / "made").c_str(), &st) == 0);
+  CHECK(slurp(ws.path / "made") == "hi\n");
+  CHECK(st.st_uid != 0);
+  CHECK(st.st_uid == sandbox::effective_sandbox_uid(sandbox::kDefaultSandboxUid));
+}
+
+TEST_CASE("a missing command exits 127 with a message") {
+  Workspace ws;
+  auto r = sandbox::run(request(ws, {"no-such-command-mnemo"}));
+  REQUIRE(r);
+  CHECK(r->exit_status == 127);
+  CHECK(r->stderr_data.find("no-such-command-mnemo") != std::string::npos);
+}
+
+TEST_CASE("a missing workspace is refused with a message naming it") {
+  sandbox::ExecRequest req;
+  req.argv = {"true"};
+  req.policy.workspace = "/nonexistent/mnemo-ws";
+  auto r = sandbox::run(req);
+  REQUIRE_FALSE(r);
+  CHECK(r.status().message().find("/nonexistent/mnemo-ws") != std::string::npos);
+}
+
+TEST_CASE("a relative read-only path is refused") {
+  Workspace ws;
+  auto req = request(ws, {"true"});
+  req.policy.read_only_paths = {"relative/path"};
+  auto r = sandbox::run(req);
+  REQUIRE_FALSE(r);
+  CHECK(r.status().message().find("not absolute") != std::string::npos);
+}
+
+TEST_CASE("output is streamed to the callback as it arrives") {
+  Workspace ws;
+  auto req = request(ws, {"sh", "-c", "echo one; echo two >&2"});
+  std::string seen_out, seen_err;
+  req.on_output = [&](sandbox::OutputStream s, std::string_view d) {
+    (s == sandbox::OutputStream::kStdout ? seen_out : seen_err).append(d);
+  };
+  auto r = sandbox::run(req);
+  REQUIRE(r);
+  CHECK(seen_out == "one\n");
+  CHECK(seen_err == "two\n");
+}
+
+TEST_CASE("two sandboxes run concurrently on one io_context") {
+  Workspace ws;
+  boost::asio::io_context io;
+  sandbox::Runner runner(io.get_executor());
+  int done = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2; ++i) {
+    runner.async_run(request(ws, {"sleep", "0.5"}), [&](Result<sandbox::ExecResult> r) {
+      REQUIRE(r);
+      CHECK(r->exit_status == 0);
+      ++done;
+    });
+  }
+  io.run();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(done == 2);
+  CHECK(elapsed < std::chrono::milliseconds(950));
+}
+
+TEST_CASE("mode none runs the command without isolation and says so") {
+  Workspace ws;
+  auto req = request(ws, {"sh", "-c", "pwd"});
+  req.policy.mode = sandbox::SandboxMode::kNone;
+  auto r = sandbox::run(req);
+  REQUIRE(r);
+  CHECK(r->exit_status == 0);
+  CHECK(r->stdout_data == fs::canonical(ws.path).string() + "\n");
+  CHECK(r->warning.find("WITHOUT isolation") != std::string::npos);
+}
