@@ -42,3 +42,13 @@ TEST_CASE("Result carries a value or the error status", "[status]") {
   CHECK(bad.status().code() == StatusCode::kNotFound);
   CHECK(bad.status().with_context("loading").message() == "loading: no such thing");
 }
+
+#include <mnemo/base/sha256.h>
+
+TEST_CASE("SHA-256 gives the standard digests", "[sha256]") {
+  CHECK(mnemo::to_hex(mnemo::sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(mnemo::to_hex(mnemo::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  mnemo::Sha256 h;
+  h.update("a").update("bc");
+  CHECK(mnemo::to_hex(h.finish()) == mnemo::to_hex(mnemo::sha256("abc")));
+}
