@@ -1,0 +1,39 @@
+#pragma once
+// Scalar number formats shared by the kernels and the model loader.
+#include <cstdint>
+#include <cstring>
+
+namespace mnemo::kernels {
+
+inline float bf16_to_f32(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Round to nearest, ties to even; NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof f);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// The fixed-order dot product every kernel uses: 8 interleaved partial sums (lane j takes k = j mod 8),
+// combined pairwise at the end. Written so the compiler can keep the lanes in one vector register.
+template <typename LoadW>
+inline float dot_fixed_order(const float* x, int64_t n, LoadW&& w) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += x[k + j] * w(k + j);
+  }
+  for (int j = 0; k < n; ++k, ++j) acc[j] += x[k] * w(k);
+  float s0 = (acc[0] + acc[4]) + (acc[2] + acc[6]);
+  float s1 = (acc[1] + acc[5]) + (acc[3] + acc[7]);
+  return s0 + s1;
+}
+
+}  // namespace mnemo::kernels

@@ -1,0 +1,29 @@
+#include <mnemo/kernels/linear.h>
+#include <mnemo/kernels/thread_pool.h>
+
+#include <algorithm>
+
+#include "cpu/linear_cpu.h"
+
+namespace mnemo::kernels {
+
+Status linear(const float* x, int64_t n_tokens, const WeightView& w, float* y) {
+  if (n_tokens < 0 || w.rows <= 0 || w.cols <= 0 || !w.data || (n_tokens > 0 && (!x || !y))) {
+    return Status::invalid_argument("linear: bad shapes or null buffers");
+  }
+  if (w.type != WeightType::kF32 && w.type != WeightType::kBF16) {
+    return Status::unsupported("linear: FP8/FP4 weights are not supported by this build's CPU kernel yet");
+  }
+  // Rows are split across threads; each output element is still one fixed-order dot product.
+  const int64_t work_per_row = n_tokens * w.cols;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(work_per_row, 1));
+  parallel_for(w.rows, grain, [&](int64_t begin, int64_t end) { linear_rows(x, n_tokens, w, begin, end, y); });
+  return Status::ok();
+}
+
+void linear_rows(const float* x, int64_t n_tokens, const WeightView& w, int64_t row_begin, int64_t row_end,
+                 float* y) {
+  cpu::linear_rows(x, n_tokens, w, row_begin, row_end, y);
+}
+
+}  // namespace mnemo::kernels
