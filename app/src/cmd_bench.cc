@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "paths.h"
 
 namespace mnemo::app {
 namespace {
@@ -103,55 +104,9 @@ Result<std::string> run_capture(const std::string& command, std::string_view wha
   return Status::internal(std::string(what) + " failed (" + how + ")");
 }
 
-bool is_source_dir(const fs::path& dir) {
-  std::error_code ec;
-  return fs::is_regular_file(dir / kTokenizerFile, ec) &&
-         fs::is_regular_file(dir / kPeerDir / "hf_encode.mjs", ec);
-}
-
-// The source directory a CMake build tree at DIR was configured from, read from its CMakeCache.txt.
-std::optional<fs::path> cmake_home_of(const fs::path& dir) {
-  std::ifstream cache(dir / "CMakeCache.txt");
-  constexpr std::string_view kKey = "CMAKE_HOME_DIRECTORY:INTERNAL=";
-  for (std::string line; std::getline(cache, line);) {
-    if (line.starts_with(kKey)) return fs::path(line.substr(kKey.size()));
-  }
-  return std::nullopt;
-}
-
-// The mnemo source tree (for the vocabulary, the corpus script and the HF peer), tried in order:
-// $MNEMO_SOURCE_DIR, the directory baked in at build time (when the build defines it), the
-// ancestors of the executable, the source of the build tree the executable sits in, the ancestors
-// of the cwd.
+// The source tree holds the vocabulary, the corpus script and the HF peer.
 Result<fs::path> find_source_dir() {
-  std::vector<fs::path> candidates;
-  if (const char* env = std::getenv("MNEMO_SOURCE_DIR"); env != nullptr && *env != '\0') {
-    candidates.emplace_back(env);
-  }
-#ifdef MNEMO_SOURCE_DIR
-  candidates.emplace_back(MNEMO_SOURCE_DIR);
-#endif
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (fs::path dir = exe.parent_path(); !dir.empty(); dir = dir.parent_path()) {
-      candidates.push_back(dir);
-      if (auto home = cmake_home_of(dir)) candidates.push_back(*home);
-      if (dir == dir.root_path()) break;
-    }
-  }
-  for (fs::path dir = fs::current_path(ec); !ec && !dir.empty(); dir = dir.parent_path()) {
-    candidates.push_back(dir);
-    if (dir == dir.root_path()) break;
-  }
-  for (const auto& dir : candidates) {
-    if (is_source_dir(dir)) return dir;
-  }
-  return Status::not_found(
-      "cannot find the mnemo source tree (a directory with " + std::string(kTokenizerFile) +
-      " and " + std::string(kPeerDir) +
-      "/hf_encode.mjs) from $MNEMO_SOURCE_DIR, the executable's location or "
-      "the current directory; set MNEMO_SOURCE_DIR, or pass --tokenizer, --corpus and --no-peer");
+  return find_source_tree({kTokenizerFile, std::string(kPeerDir) + "/hf_encode.mjs"});
 }
 
 fs::path cache_dir() {

@@ -74,10 +74,9 @@ int run_render(const RenderOptions& opt) {
   if (!codec) return fail(codec.status().message());
   std::optional<inference::Tokenizer> tok;
   if (!opt.tokenizer.empty() || !opt.model.empty()) {
-    std::string error;
-    std::string path = resolve_tokenizer(opt.tokenizer, opt.model, error);
-    if (path.empty()) return fail(error);
-    auto loaded = inference::Tokenizer::load(path);
+    auto path = resolve_tokenizer(opt.tokenizer, opt.model);
+    if (!path) return fail(path.status().message());
+    auto loaded = inference::Tokenizer::load(*path);
     if (!loaded) return fail(loaded.status().message());
     tok.emplace(std::move(loaded).value());
     // A bare V3 tokenizer.json lacks the V4 tokens; a model directory's is used as it is.

@@ -62,10 +62,9 @@ std::string decode_line(const inference::Tokenizer& tok, simdjson::dom::element 
 }
 
 int run_tokenize(const TokenizeOptions& opt) {
-  std::string error;
-  std::string path = resolve_tokenizer(opt.tokenizer, opt.model, error);
-  if (path.empty()) return fail(error);
-  auto tok = inference::Tokenizer::load(path);
+  auto path = resolve_tokenizer(opt.tokenizer, opt.model);
+  if (!path) return fail(path.status().message());
+  auto tok = inference::Tokenizer::load(*path);
   if (!tok) return fail(tok.status().message());
   simdjson::dom::parser parser;
   std::string line;

@@ -94,6 +94,7 @@ std::string StreamDecoder::finish() {
 
 Status tokens::add_v4_tokens(Tokenizer& tokenizer) {
   for (const SpecialToken& t : kV4AddedTokens) {
+    if (tokenizer.token_id(t.text) == t.id) continue;  // already a V4 tokenizer
     MNEMO_RETURN_IF_ERROR(tokenizer.add_special_token(t.text, t.id));
   }
   return Status::ok();

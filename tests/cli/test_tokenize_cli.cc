@@ -31,11 +31,13 @@ TEST_CASE("mnemo tokenize --decode turns ids back into text", "[cli]") {
   CHECK(r.out == "{\"text\": \"Hello, world!\"}\n{\"error\": \"line 2: ids[1] is not a token id\"}\n");
 }
 
-TEST_CASE("mnemo tokenize without a tokenizer fails with one line naming what to pass", "[cli]") {
-  auto r = run_cli("tokenize", "", "MNEMO_HOME=/nonexistent/mnemo-home");
+TEST_CASE("mnemo tokenize with a missing tokenizer fails with one line naming it", "[cli]") {
+  auto r = run_cli("tokenize --tokenizer /nonexistent/tokenizer.json", "{\"text\": \"x\"}\n");
   CHECK(r.status == 1);
-  CHECK(r.err.find("pass --tokenizer FILE or --model DIR") != std::string::npos);
-  CHECK(r.err.find('\n') == r.err.size() - 1);
+  CHECK(r.err == "mnemo: tokenizer file /nonexistent/tokenizer.json does not exist\n");
+  auto m = run_cli("tokenize --model /nonexistent", "{\"text\": \"x\"}\n");
+  CHECK(m.status == 1);
+  CHECK(m.err == "mnemo: model directory /nonexistent has no tokenizer.json\n");
 }
 
 TEST_CASE("mnemo --version and --help work", "[cli]") {

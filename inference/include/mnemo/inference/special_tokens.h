@@ -29,7 +29,8 @@ inline constexpr SpecialToken kV4AddedTokens[] = {
     {kLatestReminder, 128828},
 };
 
-// Adds kV4AddedTokens to a V3 tokenizer, making the V4 tokenizer of the default model.
+// Adds kV4AddedTokens to a V3 tokenizer, making the V4 tokenizer of the default model; a tokenizer
+// that already has them at those ids is left as it is.
 Status add_v4_tokens(Tokenizer& tokenizer);
 
 }  // namespace mnemo::inference::tokens

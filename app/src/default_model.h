@@ -1,0 +1,23 @@
+#pragma once
+// The default embedded model (DESIGN.md, "Where things live"): MNEMO_HOME/models/tiny, created on
+// first use.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <mnemo/base/status.h>
+
+namespace mnemo::app {
+
+// third_party/deepseek_v3_tokenizer of the mnemo source tree, found from $MNEMO_SOURCE_DIR, the
+// executable's location (and the source of the build tree it sits in) or the current directory.
+Result<std::string> find_v3_tokenizer_dir();
+
+// A progress callback for model init: a percentage line rewritten on stderr when it is a TTY,
+// nothing otherwise. `label` names what is written.
+std::function<void(uint64_t, uint64_t)> stderr_progress(const std::string& label);
+
+// The default model's directory, created once (preset tiny, seed 0, bf16) with a line on stderr.
+Result<std::string> ensure_default_model();
+
+}  // namespace mnemo::app
