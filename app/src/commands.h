@@ -14,6 +14,7 @@ void register_tokenize_command(CLI::App& app, CommandContext& ctx);
 void register_chat_commands(CLI::App& app, CommandContext& ctx);
 void register_bench_commands(CLI::App& app, CommandContext& ctx);
 void register_model_commands(CLI::App& app, CommandContext& ctx);
+void register_forward_command(CLI::App& app, CommandContext& ctx);
 void register_sandbox_commands(CLI::App& app, CommandContext& ctx);
 // Adds `bench sandbox` to the `bench` group.
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);

@@ -1,0 +1,25 @@
+#pragma once
+// Private state behind Model and Sequence, shared by model.cc and kv_state.cc.
+#include <mnemo/inference/model.h>
+#include <mnemo/inference/weights.h>
+
+#include <memory>
+#include <string>
+
+#include "v4_model.h"
+
+namespace mnemo::inference {
+
+struct Sequence::Impl {
+  v4::SequenceState state;
+};
+
+struct Model::Impl {
+  ModelConfig config;
+  Weights weights;
+  std::unique_ptr<v4::Model> model;
+  Precision precision = Precision::kF32;
+  std::string fingerprint;  // hex SHA-256
+};
+
+}  // namespace mnemo::inference

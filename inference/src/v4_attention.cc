@@ -1,0 +1,183 @@
+#include "v4_attention.h"
+
+#include <mnemo/kernels/linear.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "v4_compressor.h"
+#include <mnemo/kernels/kv_quant.h>
+
+namespace mnemo::inference::v4 {
+namespace {
+
+std::vector<float> project(const Dims& dims, const float* x, int n, const WeightView& w) {
+  std::vector<float> y(static_cast<size_t>(n) * w.rows);
+  (void)kernels::linear(x, n, w, y.data());
+  round_bf16(dims, y);
+  return y;
+}
+
+// Indices of the top min(k, n_visible) indexer scores among entries [0, n_visible); ties go to the
+// lowest index.
+std::vector<int> indexer_topk(const float* qi, const float* w, const std::vector<float>& keys, int n_visible,
+                              int heads, int dim, int k) {
+  std::vector<float> score(static_cast<size_t>(n_visible));
+  for (int b = 0; b < n_visible; ++b) {
+    const float* key = keys.data() + static_cast<size_t>(b) * dim;
+    float s = 0;
+    for (int h = 0; h < heads; ++h) {
+      float dot = 0;
+      for (int c = 0; c < dim; ++c) dot += qi[h * dim + c] * key[c];
+      s += std::max(dot, 0.0f) * w[h];
+    }
+    score[b] = s;
+  }
+  std::vector<int> idx(static_cast<size_t>(n_visible));
+  std::iota(idx.begin(), idx.end(), 0);
+  int take = std::min(k, n_visible);
+  std::partial_sort(idx.begin(), idx.begin() + take, idx.end(), [&](int a, int b) {
+    return score[a] != score[b] ? score[a] > score[b] : a < b;
+  });
+  idx.resize(static_cast<size_t>(take));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+}  // namespace
+
+void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTable& rope, const float* x, int n,
+                       std::span<const Segment> segments, float* out) {
+  const int H = dims.n_heads, hd = dims.head_dim, W = dims.window;
+  const float eps = dims.norm_eps;
+  std::vector<int64_t> pos(static_cast<size_t>(n));
+  for (const Segment& seg : segments) {
+    for (int i = 0; i < seg.n; ++i) pos[seg.row0 + i] = seg.pos0 + i;
+  }
+
+  // Queries: low rank, normalised per head without weight, rotated at their position.
+  std::vector<float> qa = project(dims, x, n, p.wq_a);
+  for (int i = 0; i < n; ++i) rms_norm(&qa[i * dims.q_lora], dims.q_lora, p.q_norm.data(), eps, &qa[i * dims.q_lora]);
+  round_bf16(dims, qa);
+  std::vector<float> q = project(dims, qa.data(), n, p.wq_b);
+  for (int i = 0; i < n; ++i) {
+    for (int h = 0; h < H; ++h) {
+      float* qh = &q[(static_cast<size_t>(i) * H + h) * hd];
+      rms_norm(qh, hd, nullptr, eps, qh);
+      rope.rotate(qh, hd, pos[i], 1);
+    }
+  }
+  round_bf16(dims, q);
+  // The shared key/value vector of each token.
+  std::vector<float> kv = project(dims, x, n, p.wkv);
+  for (int i = 0; i < n; ++i) {
+    rms_norm(&kv[i * hd], hd, p.kv_norm.data(), eps, &kv[i * hd]);
+    rope.rotate(&kv[i * hd], hd, pos[i], 1);
+    if (dims.numerics == Numerics::kServing) kernels::fp8_round_trip(&kv[i * hd], hd - dims.rope_dim, 64);
+  }
+  round_bf16(dims, kv);
+
+  // The indexer runs before the main compressor, and both before attention: a token sees the block it completes.
+  std::vector<float> qi, iw;
+  const int HI = dims.index_heads, DI = dims.index_dim;
+  if (p.ratio == 4) {
+    qi = project(dims, qa.data(), n, p.indexer.wq_b);
+    for (int i = 0; i < n; ++i) {
+      for (int h = 0; h < HI; ++h) {
+        float* v = &qi[(static_cast<size_t>(i) * HI + h) * DI];
+        rope.rotate(v, DI, pos[i], 1);
+        hadamard(v, DI);
+        if (dims.numerics == Numerics::kServing) kernels::fp4_round_trip(v, DI, 32);
+      }
+    }
+    iw = project(dims, x, n, p.indexer.weights_proj);
+    float wscale = 1.0f / std::sqrt(static_cast<float>(DI)) / std::sqrt(static_cast<float>(HI));
+    for (float& v : iw) v *= wscale;
+  }
+  for (const Segment& seg : segments) {
+    const float* xs = x + static_cast<size_t>(seg.row0) * dims.d;
+    if (p.ratio == 4) {
+      compress_tokens(dims, p.indexer.compressor, rope, xs, seg.n, dims.d, seg.pos0, seg.state->index_compressor,
+                      seg.state->index_keys);
+    }
+    if (p.ratio > 0) {
+      compress_tokens(dims, p.compressor, rope, xs, seg.n, dims.d, seg.pos0, seg.state->compressor,
+                      seg.state->entries);
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> o(static_cast<size_t>(n) * H * hd, 0.0f);
+  std::vector<const float*> keys;
+  std::vector<float> scores;
+  for (const Segment& seg : segments) {
+    LayerState& st = *seg.state;
+    const float* seg_kv = &kv[static_cast<size_t>(seg.row0) * hd];
+    for (int r = seg.row0; r < seg.row0 + seg.n; ++r) {
+      const int64_t t = pos[r];
+      keys.clear();
+      for (int64_t s = std::max<int64_t>(0, t - W + 1); s <= t; ++s) {
+        keys.push_back(s >= seg.pos0 ? &seg_kv[(s - seg.pos0) * hd] : &st.ring[(s % W) * hd]);
+      }
+      if (p.ratio > 0) {
+        int n_visible = static_cast<int>((t + 1) / p.ratio);
+        if (p.ratio == 4) {
+          for (int b : indexer_topk(&qi[static_cast<size_t>(r) * HI * DI], &iw[static_cast<size_t>(r) * HI],
+                                    st.index_keys, n_visible, HI, DI, dims.index_topk)) {
+            keys.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+          }
+        } else {
+          for (int b = 0; b < n_visible; ++b) keys.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+        }
+      }
+      scores.resize(keys.size());
+      for (int h = 0; h < H; ++h) {
+        const float* qh = &q[(static_cast<size_t>(r) * H + h) * hd];
+        float m = -INFINITY;
+        for (size_t j = 0; j < keys.size(); ++j) {
+          float dot = 0;
+          for (int c = 0; c < hd; ++c) dot += qh[c] * keys[j][c];
+          scores[j] = dot * scale;
+          m = std::max(m, scores[j]);
+        }
+        // The sink enters only the denominator.
+        float denom = std::exp(p.sink[h] - m);
+        for (float& sc : scores) {
+          sc = std::exp(sc - m);
+          denom += sc;
+        }
+        float* oh = &o[(static_cast<size_t>(r) * H + h) * hd];
+        for (size_t j = 0; j < keys.size(); ++j) {
+          float wgt = scores[j] / denom;
+          for (int c = 0; c < hd; ++c) oh[c] += wgt * keys[j][c];
+        }
+        rope.rotate(oh, hd, t, -1);
+      }
+    }
+    // The segment's kv vectors join its window ring.
+    st.ring.resize(static_cast<size_t>(W) * hd);
+    for (int i = std::max(0, seg.n - W); i < seg.n; ++i) {
+      std::copy_n(&seg_kv[static_cast<size_t>(i) * hd], hd, &st.ring[((seg.pos0 + i) % W) * hd]);
+    }
+  }
+
+  round_bf16(dims, o);
+  // Grouped output: each group of heads is projected by its slice of wo_a, then wo_b mixes the groups.
+  const int G = dims.o_groups, R = dims.o_lora, group_in = H * hd / G;
+  std::vector<float> z(static_cast<size_t>(n) * G * R);
+  std::vector<float> og(static_cast<size_t>(n) * group_in), zg(static_cast<size_t>(n) * R);
+  for (int g = 0; g < G; ++g) {
+    for (int i = 0; i < n; ++i) {
+      std::copy_n(&o[static_cast<size_t>(i) * H * hd + static_cast<size_t>(g) * group_in], group_in,
+                  &og[static_cast<size_t>(i) * group_in]);
+    }
+    (void)kernels::linear(og.data(), n, kernels::row_slice(p.wo_a, static_cast<int64_t>(g) * R, R), zg.data());
+    for (int i = 0; i < n; ++i) std::copy_n(&zg[static_cast<size_t>(i) * R], R, &z[(static_cast<size_t>(i) * G + g) * R]);
+  }
+  round_bf16(dims, z);
+  (void)kernels::linear(z.data(), n, p.wo_b, out);
+  round_bf16(dims, out, static_cast<size_t>(n) * dims.d);
+}
+
+}  // namespace mnemo::inference::v4

@@ -1,0 +1,125 @@
+// Export/import of a sequence's KV state: a rebuilt sequence decodes bit-identically.
+#include <mnemo/inference/kv_state.h>
+#include <mnemo/inference/model.h>
+
+#include <simdjson.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "support/test_paths.h"
+
+using namespace mnemo::inference;
+
+namespace {
+
+const Model& tiny() {
+  static auto model = Model::load(mnemo::test::data_path("deepseek_v4_tiny"));
+  REQUIRE(model);
+  return **model;
+}
+
+std::vector<TokenId> sequence_337() {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(!parser.load(mnemo::test::data_path("deepseek_v4_tiny/tokens.json")).get(doc));
+  std::vector<TokenId> out;
+  for (simdjson::dom::element e : doc["sequence_337"].get_array()) {
+    int64_t v = 0;
+    REQUIRE(!e.get(v));
+    out.push_back(static_cast<TokenId>(v));
+  }
+  return out;
+}
+
+// Logits of decoding `steps` tokens one at a time.
+std::vector<float> decode(const Model& m, Sequence& seq, const std::vector<TokenId>& steps) {
+  const int64_t V = m.config().vocab_size;
+  std::vector<float> out(steps.size() * V);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    REQUIRE(m.forward(seq, std::span<const TokenId>(&steps[i], 1), std::span<float>(&out[i * V], V)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a sequence rebuilt from its exported state decodes bit-identically", "[v4][kv_state]") {
+  const Model& m = tiny();
+  const int64_t V = m.config().vocab_size;
+  auto all = sequence_337();
+  // Just before and after 4- and 128-token block ends, and well after the 16-token window wraps.
+  for (int64_t p : {1, 3, 4, 5, 15, 17, 127, 128, 129, 131, 132, 133, 255, 256, 257}) {
+    std::vector<TokenId> prompt(all.begin(), all.begin() + p);
+    std::vector<TokenId> steps(all.begin() + p, all.begin() + std::min<int64_t>(p + 20, 337));
+    Sequence original = m.new_sequence();
+    std::vector<float> logits(prompt.size() * V);
+    REQUIRE(m.forward(original, prompt, logits));
+    for (int64_t span : {0, 128}) {
+      auto exported = m.export_state(original, 0, span);
+      REQUIRE(exported);
+      CHECK(exported->position == p);
+      auto rebuilt = m.import_state(exported->segments, exported->tail);
+      REQUIRE(rebuilt);
+      CHECK(rebuilt->position() == p);
+      Sequence reference = m.new_sequence();
+      std::vector<float> ref_logits(prompt.size() * V);
+      REQUIRE(m.forward(reference, prompt, ref_logits));
+      auto want = decode(m, reference, steps);
+      auto got = decode(m, *rebuilt, steps);
+      INFO("position " << p << ", span " << span);
+      CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("segments are addressed by token range and exported incrementally", "[v4][kv_state]") {
+  const Model& m = tiny();
+  const int64_t V = m.config().vocab_size;
+  auto all = sequence_337();
+  Sequence seq = m.new_sequence();
+  std::vector<float> logits(300 * V);
+  REQUIRE(m.forward(seq, std::span<const TokenId>(all.data(), 130), std::span<float>(logits.data(), 130 * V)));
+  auto first = m.export_state(seq, 0, 128);
+  REQUIRE(first);
+  REQUIRE(first->segments.size() == 2);  // [0, 128) and [128, 130)
+  CHECK(kv_segment_range(first->segments[0])->to == 128);
+  REQUIRE(m.forward(seq, std::span<const TokenId>(all.data() + 130, 170), std::span<float>(logits.data(), 170 * V)));
+  // Only what follows the last full segment is exported again.
+  auto later = m.export_state(seq, 128, 128);
+  REQUIRE(later);
+  CHECK(later->segments.size() == 2);  // [128, 256) and [256, 300)
+  std::vector<std::string> segments{first->segments[0]};
+  segments.insert(segments.end(), later->segments.begin(), later->segments.end());
+  auto rebuilt = m.import_state(segments, later->tail);
+  REQUIRE(rebuilt);
+  std::vector<TokenId> steps(all.begin() + 300, all.end());
+  auto got = decode(m, *rebuilt, steps);
+  auto want = decode(m, seq, steps);
+  CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+  CHECK_FALSE(m.export_state(seq, 100));  // not on a segment boundary
+}
+
+TEST_CASE("state of another model, a gap or a corrupt blob is refused", "[v4][kv_state]") {
+  const Model& m = tiny();
+  auto serving = Model::load(mnemo::test::data_path("deepseek_v4_tiny"), {Precision::kServing});
+  REQUIRE(serving);
+  auto all = sequence_337();
+  Sequence seq = m.new_sequence();
+  std::vector<float> logits(200 * m.config().vocab_size);
+  REQUIRE(m.forward(seq, std::span<const TokenId>(all.data(), 200), logits));
+  auto ex = m.export_state(seq, 0, 128);
+  REQUIRE(ex);
+  auto other = (*serving)->import_state(ex->segments, ex->tail);
+  REQUIRE_FALSE(other);
+  CHECK(other.status().message().find("precision") != std::string::npos);
+  auto gap = m.import_state({ex->segments[1]}, ex->tail);
+  REQUIRE_FALSE(gap);
+  CHECK(gap.status().message().find("expected to start at 0") != std::string::npos);
+  std::string cut = ex->tail.substr(0, ex->tail.size() / 2);
+  CHECK_FALSE(m.import_state(ex->segments, cut));
+  std::string flipped = ex->segments[0];
+  flipped[10] ^= 0x20;  // inside the fingerprint
+  CHECK_FALSE(m.import_state({flipped, ex->segments[1]}, ex->tail));
+  CHECK(m.import_state(ex->segments, ex->tail));
+}
