@@ -21,7 +21,6 @@ constexpr DTypeInfo kDTypes[kDTypeCount] = {
     {DType::kF8E8M0, "F8_E8M0", 1},
 };
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 }  // namespace
 
@@ -56,14 +55,6 @@ float f16_to_f32(uint16_t v) {
   return sign ? -mag : mag;
 }
 
-float e4m3_to_f32(uint8_t v) {
-  int exp = (v >> 3) & 0xF;
-  int man = v & 0x7;
-  if (exp == 0xF && man == 0x7) return kNaN;
-  float mag = exp == 0 ? std::ldexp(static_cast<float>(man), -9)
-                       : std::ldexp(static_cast<float>(8 + man), exp - 10);
-  return (v & 0x80) ? -mag : mag;
-}
 
 uint8_t f32_to_e4m3(float f) {
   if (std::isnan(f)) return 0x7F;
@@ -85,13 +76,6 @@ uint8_t f32_to_e4m3(float f) {
   return static_cast<uint8_t>(sign | code);
 }
 
-float e2m1_to_f32(uint8_t nibble) {
-  int exp = (nibble >> 1) & 0x3;
-  int man = nibble & 0x1;
-  float mag =
-      exp == 0 ? 0.5f * static_cast<float>(man) : std::ldexp(static_cast<float>(2 + man), exp - 2);
-  return (nibble & 0x8) ? -mag : mag;
-}
 
 uint8_t f32_to_e2m1(float f) {
   if (std::isnan(f)) return 0x7;
@@ -112,9 +96,5 @@ uint8_t f32_to_e2m1(float f) {
   return static_cast<uint8_t>(sign | code);
 }
 
-float ue8m0_to_f32(uint8_t e) {
-  if (e == 0xFF) return kNaN;
-  return std::ldexp(1.0f, static_cast<int>(e) - 127);
-}
 
 }  // namespace mnemo::inference

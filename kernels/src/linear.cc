@@ -11,8 +11,12 @@ Status linear(const float* x, int64_t n_tokens, const WeightView& w, float* y) {
   if (n_tokens < 0 || w.rows <= 0 || w.cols <= 0 || !w.data || (n_tokens > 0 && (!x || !y))) {
     return Status::invalid_argument("linear: bad shapes or null buffers");
   }
-  if (w.type != WeightType::kF32 && w.type != WeightType::kBF16) {
-    return Status::unsupported("linear: FP8/FP4 weights are not supported by this build's CPU kernel yet");
+  const bool quantised = w.type == WeightType::kF8E4M3Block128 || w.type == WeightType::kFP4E2M1Group32;
+  if (quantised && (!w.scale || w.scale_type == ScaleType::kNone)) {
+    return Status::invalid_argument("linear: FP8/FP4 weights need their scales");
+  }
+  if (w.type == WeightType::kFP4E2M1Group32 && w.cols % 32 != 0) {
+    return Status::invalid_argument("linear: FP4 weights need a multiple of 32 inputs");
   }
   // Rows are split across threads; each output element is still one fixed-order dot product.
   const int64_t work_per_row = n_tokens * w.cols;

@@ -14,9 +14,8 @@ WeightView row_slice(const WeightView& w, int64_t row0, int64_t n_rows) {
     case WeightType::kF32: s.data = base + row0 * w.cols * 4; break;
     case WeightType::kBF16: s.data = base + row0 * w.cols * 2; break;
     case WeightType::kF8E4M3Block128:
-      MNEMO_CHECK_MSG(row0 % 128 == 0, "FP8 row slices start on a 128-row block");
       s.data = base + row0 * w.cols;
-      s.scale = scale + (row0 / 128) * ((w.cols + 127) / 128) * scale_elem;
+      s.scale_row0 = w.scale_row0 + row0;
       break;
     case WeightType::kFP4E2M1Group32:
       s.data = base + row0 * (w.cols / 2);

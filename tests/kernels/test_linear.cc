@@ -95,3 +95,58 @@ TEST_CASE("a large linear split across threads gives the single-thread bits", "[
   linear_rows(x.data(), 3, w, 0, rows, serial.data());
   CHECK(std::memcmp(threaded.data(), serial.data(), serial.size() * sizeof(float)) == 0);
 }
+
+TEST_CASE("linear reads FP8 block-scaled and FP4 group-scaled weights like the scalar reference", "[kernels][linear]") {
+  const int64_t rows = 200, cols = 320, tokens = 3;
+  auto x = random_floats(static_cast<size_t>(tokens * cols), 7);
+  std::vector<uint8_t> fp8(static_cast<size_t>(rows * cols)), fp4(static_cast<size_t>(rows * cols / 2));
+  uint32_t seed = 11;
+  auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+  for (auto& b : fp8) {
+    do b = static_cast<uint8_t>(next() >> 24); while ((b & 0x7F) == 0x7F);  // no NaN codes
+  }
+  for (auto& b : fp4) b = static_cast<uint8_t>(next() >> 24);
+  std::vector<uint8_t> fp8_scale(static_cast<size_t>(((rows + 127) / 128) * ((cols + 127) / 128)));
+  std::vector<uint8_t> fp4_scale(static_cast<size_t>(rows * (cols / 32)));
+  for (auto& s : fp8_scale) s = static_cast<uint8_t>(120 + next() % 8);
+  for (auto& s : fp4_scale) s = static_cast<uint8_t>(122 + next() % 8);
+  WeightView w8{WeightType::kF8E4M3Block128, fp8.data(), rows, cols, ScaleType::kUe8m0, fp8_scale.data()};
+  WeightView w4{WeightType::kFP4E2M1Group32, fp4.data(), rows, cols, ScaleType::kUe8m0, fp4_scale.data()};
+  for (const WeightView& w : {w8, w4}) {
+    std::vector<float> got(static_cast<size_t>(tokens * rows)), want(got.size());
+    REQUIRE(linear(x.data(), tokens, w, got.data()));
+    cpu::linear_reference(x.data(), tokens, w, want.data());
+    CHECK(nmse(got, want) < 1e-10);
+  }
+  // Row slices of an FP8 matrix, on and inside a 128-row block, read the right scales.
+  std::vector<float> full(static_cast<size_t>(tokens * rows));
+  REQUIRE(linear(x.data(), tokens, w8, full.data()));
+  for (int64_t row0 : {int64_t{128}, int64_t{64}}) {
+    WeightView tail = row_slice(w8, row0, rows - row0);
+    std::vector<float> part(static_cast<size_t>(tokens * (rows - row0)));
+    REQUIRE(linear(x.data(), tokens, tail, part.data()));
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = row0; r < rows; ++r) CHECK(part[t * (rows - row0) + (r - row0)] == full[t * rows + r]);
+    }
+  }
+  WeightView no_scale = w8;
+  no_scale.scale = nullptr;
+  CHECK_FALSE(linear(x.data(), tokens, no_scale, full.data()));
+}
+
+TEST_CASE("FP4 nibbles: the low nibble is the even element", "[kernels][linear]") {
+  // One row of 32 inputs: element 0 = 1.0 (code 2, low nibble), element 1 = -6.0 (code 15, high nibble).
+  std::vector<uint8_t> packed(16, 0);
+  packed[0] = static_cast<uint8_t>(0x2 | (0xF << 4));
+  uint8_t scale = 127;  // 2^0
+  WeightView w{WeightType::kFP4E2M1Group32, packed.data(), 1, 32, ScaleType::kUe8m0, &scale};
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1.0f;
+  float y = 0;
+  REQUIRE(linear(x.data(), 1, w, &y));
+  CHECK(y == 1.0f);
+  x[0] = 0.0f;
+  x[1] = 1.0f;
+  REQUIRE(linear(x.data(), 1, w, &y));
+  CHECK(y == -6.0f);
+}

@@ -72,7 +72,7 @@ using kernels::f32_to_bf16;
 float f16_to_f32(uint16_t v);
 
 // E4M3 "fn": bias 7, no infinities, 0x7F/0xFF are NaN, largest finite 448, subnormals 2^-9 apart.
-float e4m3_to_f32(uint8_t v);
+using kernels::e4m3_to_f32;
 // Round to nearest even, saturating to +-448; NaN becomes 0x7F.
 uint8_t f32_to_e4m3(float f);
 
@@ -80,12 +80,12 @@ uint8_t f32_to_e4m3(float f);
 inline float e5m2_to_f32(uint8_t v) { return f16_to_f32(static_cast<uint16_t>(v << 8)); }
 
 // FP4 E2M1, the low 4 bits of `nibble`: {0, 0.5, 1, 1.5, 2, 3, 4, 6} with a sign bit (bit 3).
-float e2m1_to_f32(uint8_t nibble);
+using kernels::e2m1_to_f32;
 // Round to nearest even, saturating to +-6; NaN becomes +6 (E2M1 has no NaN).
 uint8_t f32_to_e2m1(float f);
 
 // UE8M0 block scale: 2^(e-127); 0xFF is NaN.
-float ue8m0_to_f32(uint8_t e);
+using kernels::ue8m0_to_f32;
 // The UE8M0 code of a power of two 2^k, k in [-127, 127].
 inline uint8_t ue8m0_from_exponent(int k) { return static_cast<uint8_t>(k + 127); }
 

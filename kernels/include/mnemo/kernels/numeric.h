@@ -21,6 +21,13 @@ inline uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// E4M3 "fn": bias 7, no infinities, 0x7F/0xFF are NaN, largest finite 448, subnormals 2^-9 apart.
+float e4m3_to_f32(uint8_t v);
+// E2M1 nibble (sign in bit 3): 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+float e2m1_to_f32(uint8_t nibble);
+// UE8M0: 2^(e - 127); 0xFF is NaN.
+float ue8m0_to_f32(uint8_t e);
+
 // The fixed-order dot product every kernel uses: 8 interleaved partial sums (lane j takes k = j mod 8),
 // combined pairwise at the end. Written so the compiler can keep the lanes in one vector register.
 template <typename LoadW>

@@ -21,14 +21,16 @@ struct WeightView {
   int64_t cols = 0;
   ScaleType scale_type = ScaleType::kNone;
   const void* scale = nullptr;
+  // FP8 only: the view's row r uses the scales of the full matrix's row scale_row0 + r (a row slice
+  // may start inside a 128-row block).
+  int64_t scale_row0 = 0;
 };
 
 }  // namespace mnemo::kernels
 
 namespace mnemo::kernels {
 
-// Rows [row0, row0 + n_rows) of w as a view of its own. For block-scaled FP8, row0 must be a multiple
-// of 128 (the grouped output projection's groups are).
+// Rows [row0, row0 + n_rows) of w as a view of its own.
 WeightView row_slice(const WeightView& w, int64_t row0, int64_t n_rows);
 
 }  // namespace mnemo::kernels
