@@ -2,14 +2,12 @@
 // prefill is split (DESIGN.md, Determinism).
 #include <mnemo/inference/model.h>
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 
-#include "support/test_paths.h"
+#include "support/tiny_model.h"
 
 using mnemo::inference::Model;
 using mnemo::inference::Sequence;
@@ -18,25 +16,6 @@ using mnemo::inference::TokenId;
 
 namespace {
 
-const Model& tiny() {
-  static auto model = Model::load(mnemo::test::data_path("deepseek_v4_tiny"));
-  REQUIRE(model);
-  return **model;
-}
-
-std::vector<TokenId> sequence_337() {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE(!parser.load(mnemo::test::data_path("deepseek_v4_tiny/tokens.json")).get(doc));
-  std::vector<TokenId> out;
-  for (simdjson::dom::element e : doc["sequence_337"].get_array()) {
-    int64_t v = 0;
-    REQUIRE(!e.get(v));
-    out.push_back(static_cast<TokenId>(v));
-  }
-  return out;
-}
-
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -44,9 +23,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("decoding three sequences together gives each the same bits as alone", "[v4][batch]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
-  auto all = sequence_337();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   // Three different sequences at different positions: prefixes of different lengths, then 40 decode steps.
   std::vector<std::vector<TokenId>> prompts{{all.begin(), all.begin() + 37},
                                             {all.begin() + 100, all.begin() + 229},
@@ -86,9 +65,9 @@ TEST_CASE("decoding three sequences together gives each the same bits as alone",
 }
 
 TEST_CASE("a prefill chunk batched with decode tokens of other sequences keeps its bits", "[v4][batch]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
-  auto all = sequence_337();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   std::vector<TokenId> prompt(all.begin(), all.begin() + 64);
   Sequence solo = m.new_sequence();
   std::vector<float> want(prompt.size() * V);
@@ -106,9 +85,9 @@ TEST_CASE("a prefill chunk batched with decode tokens of other sequences keeps i
 }
 
 TEST_CASE("chunked prefill gives the one-shot logits for chunks of 1, 7, 64 and 300", "[v4][batch]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
-  auto all = sequence_337();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   std::vector<TokenId> prompt(all.begin(), all.begin() + 300);
   Sequence one = m.new_sequence();
   std::vector<float> want(prompt.size() * V);
@@ -130,7 +109,7 @@ TEST_CASE("chunked prefill gives the one-shot logits for chunks of 1, 7, 64 and 
 }
 
 TEST_CASE("forward refuses out-of-vocabulary ids and a sequence twice in one step", "[v4][batch]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   Sequence seq = m.new_sequence();
   std::vector<float> logits(m.config().vocab_size);
   TokenId bad = static_cast<TokenId>(m.config().vocab_size);

@@ -8,37 +8,15 @@
 #include <cmath>
 
 #include "support/npy.h"
-#include "support/test_paths.h"
+#include "support/tiny_model.h"
 
 using mnemo::inference::Model;
 using mnemo::inference::TokenId;
 using mnemo::test::load_npy;
 using mnemo::test::NpyArray;
+using mnemo::test::tiny_dir;
 
 namespace {
-
-std::string tiny_dir() { return mnemo::test::data_path("deepseek_v4_tiny"); }
-
-const Model& tiny() {
-  static auto model = Model::load(tiny_dir());
-  if (!model) FAIL(model.status().message());
-  return **model;
-}
-
-std::vector<TokenId> tokens(const char* key) {
-  static simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE(!parser.load(tiny_dir() + "/tokens.json").get(doc));
-  simdjson::dom::array arr;
-  REQUIRE(!doc[key].get(arr));
-  std::vector<TokenId> out;
-  for (simdjson::dom::element e : arr) {
-    int64_t v = 0;
-    REQUIRE(!e.get(v));
-    out.push_back(static_cast<TokenId>(v));
-  }
-  return out;
-}
 
 size_t argmax(const float* v, size_t n) { return static_cast<size_t>(std::max_element(v, v + n) - v); }
 
@@ -63,8 +41,8 @@ Diff compare_rows(const float* got, const NpyArray& want, int64_t rows, int64_t 
 }  // namespace
 
 TEST_CASE("fp32 prefill of 300 tokens matches the reference logits and intermediates", "[v4][golden]") {
-  const Model& m = tiny();
-  auto toks = tokens("prefill_a_tokens");
+  const Model& m = mnemo::test::tiny_model();
+  auto toks = mnemo::test::tiny_tokens("prefill_a_tokens");
   const int64_t vocab = m.config().vocab_size;
   std::vector<float> logits(toks.size() * vocab);
   auto seq = m.new_sequence();
@@ -102,10 +80,10 @@ TEST_CASE("fp32 prefill of 300 tokens matches the reference logits and intermedi
 }
 
 TEST_CASE("fp32 token-by-token decode matches the reference logits", "[v4][golden]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t vocab = m.config().vocab_size;
-  auto prefill = tokens("decode_b_prefill_tokens");
-  auto steps = tokens("decode_b_step_tokens");
+  auto prefill = mnemo::test::tiny_tokens("decode_b_prefill_tokens");
+  auto steps = mnemo::test::tiny_tokens("decode_b_step_tokens");
   auto seq = m.new_sequence();
   std::vector<float> logits(prefill.size() * vocab);
   REQUIRE(m.forward(seq, prefill, logits));
@@ -120,10 +98,10 @@ TEST_CASE("fp32 token-by-token decode matches the reference logits", "[v4][golde
 }
 
 TEST_CASE("fp32 greedy continuation gives the reference's 40 tokens", "[v4][golden]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t vocab = m.config().vocab_size;
-  auto prompt = tokens("greedy_c_prompt");
-  auto expected = tokens("greedy_c_generated");
+  auto prompt = mnemo::test::tiny_tokens("greedy_c_prompt");
+  auto expected = mnemo::test::tiny_tokens("greedy_c_generated");
   auto want = load_npy(tiny_dir() + "/greedy_logits.npy");
   auto seq = m.new_sequence();
   std::vector<float> logits(prompt.size() * vocab);
@@ -143,10 +121,10 @@ TEST_CASE("fp32 greedy continuation gives the reference's 40 tokens", "[v4][gold
 }
 
 TEST_CASE("fp32 MTP block matches the reference draft logits", "[v4][golden]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t vocab = m.config().vocab_size;
-  auto toks = tokens("prefill_a_tokens");
-  auto next = tokens("mtp_e_input_tokens");
+  auto toks = mnemo::test::tiny_tokens("prefill_a_tokens");
+  auto next = mnemo::test::tiny_tokens("mtp_e_input_tokens");
   auto seq = m.new_sequence();
   std::vector<float> logits(toks.size() * vocab);
   mnemo::inference::ForwardOutputs out;
@@ -175,15 +153,6 @@ TEST_CASE("fp32 MTP block matches the reference draft logits", "[v4][golden]") {
   CHECK(mismatches == 0);
 }
 
-namespace {
-
-const Model& tiny_serving() {
-  static auto model = Model::load(tiny_dir(), {mnemo::inference::Precision::kServing});
-  if (!model) FAIL(model.status().message());
-  return **model;
-}
-
-}  // namespace
 
 // Median over positions of the per-position max |dlogit|.
 float median_max_diff(const float* got, const NpyArray& want, int64_t rows) {
@@ -204,9 +173,9 @@ float median_max_diff(const float* got, const NpyArray& want, int64_t rows) {
 // with ours); forcing that one rounding reproduces the reference to 1e-5 everywhere. So the check is exact
 // up to that token and statistical after it.
 TEST_CASE("serving precision (FP8 KV, FP4 indexer) matches the reference's rounded path", "[v4][golden]") {
-  const Model& m = tiny_serving();
+  const Model& m = mnemo::test::tiny_model(mnemo::inference::Precision::kServing);
   const int64_t vocab = m.config().vocab_size;
-  auto toks = tokens("prefill_a_tokens");
+  auto toks = mnemo::test::tiny_tokens("prefill_a_tokens");
   std::vector<float> logits(toks.size() * vocab);
   auto seq = m.new_sequence();
   REQUIRE(m.forward(seq, toks, logits));
@@ -220,8 +189,8 @@ TEST_CASE("serving precision (FP8 KV, FP4 indexer) matches the reference's round
   CHECK(prefill.argmax_mismatches <= 3);
   CHECK(prefill_median <= 1e-2f);
 
-  auto pre = tokens("decode_b_prefill_tokens");
-  auto steps = tokens("decode_b_step_tokens");
+  auto pre = mnemo::test::tiny_tokens("decode_b_prefill_tokens");
+  auto steps = mnemo::test::tiny_tokens("decode_b_step_tokens");
   auto dseq = m.new_sequence();
   std::vector<float> tmp(pre.size() * vocab), got(steps.size() * vocab);
   REQUIRE(m.forward(dseq, pre, tmp));
@@ -237,11 +206,9 @@ TEST_CASE("serving precision (FP8 KV, FP4 indexer) matches the reference's round
 }
 
 TEST_CASE("bf16 activations stay within the reference's own bf16 figures", "[v4][golden]") {
-  static auto model = Model::load(tiny_dir(), {mnemo::inference::Precision::kBf16});
-  REQUIRE(model);
-  const Model& m = **model;
+  const Model& m = mnemo::test::tiny_model(mnemo::inference::Precision::kBf16);
   const int64_t vocab = m.config().vocab_size;
-  auto toks = tokens("prefill_a_tokens");
+  auto toks = mnemo::test::tiny_tokens("prefill_a_tokens");
   std::vector<float> logits(toks.size() * vocab);
   auto seq = m.new_sequence();
   REQUIRE(m.forward(seq, toks, logits));

@@ -2,35 +2,14 @@
 #include <mnemo/inference/kv_state.h>
 #include <mnemo/inference/model.h>
 
-#include <simdjson.h>
-
 #include <catch2/catch.hpp>
 #include <cstring>
 
-#include "support/test_paths.h"
+#include "support/tiny_model.h"
 
 using namespace mnemo::inference;
 
 namespace {
-
-const Model& tiny() {
-  static auto model = Model::load(mnemo::test::data_path("deepseek_v4_tiny"));
-  REQUIRE(model);
-  return **model;
-}
-
-std::vector<TokenId> sequence_337() {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE(!parser.load(mnemo::test::data_path("deepseek_v4_tiny/tokens.json")).get(doc));
-  std::vector<TokenId> out;
-  for (simdjson::dom::element e : doc["sequence_337"].get_array()) {
-    int64_t v = 0;
-    REQUIRE(!e.get(v));
-    out.push_back(static_cast<TokenId>(v));
-  }
-  return out;
-}
 
 // Logits of decoding `steps` tokens one at a time.
 std::vector<float> decode(const Model& m, Sequence& seq, const std::vector<TokenId>& steps) {
@@ -45,9 +24,9 @@ std::vector<float> decode(const Model& m, Sequence& seq, const std::vector<Token
 }  // namespace
 
 TEST_CASE("a sequence rebuilt from its exported state decodes bit-identically", "[v4][kv_state]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
-  auto all = sequence_337();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   // Just before and after 4- and 128-token block ends, and well after the 16-token window wraps.
   for (int64_t p : {1, 3, 4, 5, 15, 17, 127, 128, 129, 131, 132, 133, 255, 256, 257}) {
     std::vector<TokenId> prompt(all.begin(), all.begin() + p);
@@ -74,9 +53,9 @@ TEST_CASE("a sequence rebuilt from its exported state decodes bit-identically", 
 }
 
 TEST_CASE("segments are addressed by token range and exported incrementally", "[v4][kv_state]") {
-  const Model& m = tiny();
+  const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
-  auto all = sequence_337();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   Sequence seq = m.new_sequence();
   std::vector<float> logits(300 * V);
   REQUIRE(m.forward(seq, std::span<const TokenId>(all.data(), 130), std::span<float>(logits.data(), 130 * V)));
@@ -101,16 +80,15 @@ TEST_CASE("segments are addressed by token range and exported incrementally", "[
 }
 
 TEST_CASE("state of another model, a gap or a corrupt blob is refused", "[v4][kv_state]") {
-  const Model& m = tiny();
-  auto serving = Model::load(mnemo::test::data_path("deepseek_v4_tiny"), {Precision::kServing});
-  REQUIRE(serving);
-  auto all = sequence_337();
+  const Model& m = mnemo::test::tiny_model();
+  const Model& serving = mnemo::test::tiny_model(Precision::kServing);
+  auto all = mnemo::test::tiny_tokens("sequence_337");
   Sequence seq = m.new_sequence();
   std::vector<float> logits(200 * m.config().vocab_size);
   REQUIRE(m.forward(seq, std::span<const TokenId>(all.data(), 200), logits));
   auto ex = m.export_state(seq, 0, 128);
   REQUIRE(ex);
-  auto other = (*serving)->import_state(ex->segments, ex->tail);
+  auto other = serving.import_state(ex->segments, ex->tail);
   REQUIRE_FALSE(other);
   CHECK(other.status().message().find("precision") != std::string::npos);
   auto gap = m.import_state({ex->segments[1]}, ex->tail);
