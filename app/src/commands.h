@@ -15,6 +15,7 @@ void register_chat_commands(CLI::App& app, CommandContext& ctx);
 void register_bench_commands(CLI::App& app, CommandContext& ctx);
 void register_model_commands(CLI::App& app, CommandContext& ctx);
 void register_forward_command(CLI::App& app, CommandContext& ctx);
+void register_generate_command(CLI::App& app, CommandContext& ctx);
 void register_sandbox_commands(CLI::App& app, CommandContext& ctx);
 // Adds `bench sandbox` to the `bench` group.
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);

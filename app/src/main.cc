@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   mnemo::app::register_bench_commands(app, ctx);
   mnemo::app::register_model_commands(app, ctx);
   mnemo::app::register_forward_command(app, ctx);
+  mnemo::app::register_generate_command(app, ctx);
   mnemo::app::register_sandbox_commands(app, ctx);
   mnemo::app::register_sandbox_bench(*app.get_subcommand("bench"), ctx);
   try {

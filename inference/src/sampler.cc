@@ -46,6 +46,7 @@ double Sampler::next_uniform() {
 
 TokenId Sampler::sample(std::span<const float> logits) {
   const auto n = static_cast<TokenId>(logits.size());
+  if (n == 0) return 0;
   if (params_.temperature == 0.0f) {
     TokenId best = 0;
     for (TokenId i = 1; i < n; ++i) {
@@ -53,51 +54,88 @@ TokenId Sampler::sample(std::span<const float> logits) {
     }
     return best;
   }
-  // Candidates by descending logit, lowest id first on ties: the order every filter and the draw use.
-  candidates_.clear();
-  for (TokenId i = 0; i < n; ++i) candidates_.emplace_back(logits[i], i);
-  auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
-    keep = static_cast<size_t>(params_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<ptrdiff_t>(keep), candidates_.end(), by_logit);
-  } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
-  }
-  std::vector<double> prob(keep);
   const double inv_t = 1.0 / params_.temperature;
-  double total = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    prob[i] = std::exp((static_cast<double>(candidates_[i].first) - candidates_[0].first) * inv_t);
-    total += prob[i];
-  }
-  // min-p relative to the top probability, then the nucleus.
-  size_t cut = keep;
-  for (size_t i = 1; i < keep; ++i) {
-    if (prob[i] < params_.min_p * prob[0]) {
-      cut = i;
-      break;
+  float max_logit = logits[0];
+  for (float l : logits) max_logit = std::max(max_logit, l);
+  const bool filtered = params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f;
+  if (!filtered) {
+    // Plain temperature: draw over the ids in order, no sort needed.
+    double total = 0;
+    for (float l : logits) total += std::exp((static_cast<double>(l) - max_logit) * inv_t);
+    double u = next_uniform() * total;
+    for (TokenId i = 0; i < n; ++i) {
+      u -= std::exp((static_cast<double>(logits[i]) - max_logit) * inv_t);
+      if (u < 0) return i;
     }
+    return n - 1;
   }
-  double mass = 0, kept_total = 0;
-  for (size_t i = 0; i < cut; ++i) kept_total += prob[i];
-  if (params_.top_p < 1.0f) {
-    for (size_t i = 0; i < cut; ++i) {
-      mass += prob[i] / total;
-      if (mass >= params_.top_p) {
-        cut = i + 1;
-        break;
+  // Candidates by descending logit, lowest id first on ties: the order every filter and the draw use.
+  // Only as long a prefix is sorted as the filters need, growing it fourfold when they need more.
+  candidates_.resize(logits.size());
+  for (TokenId i = 0; i < n; ++i) candidates_[i] = {logits[i], i};
+  auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+  const size_t limit = params_.top_k > 0 ? std::min<size_t>(static_cast<size_t>(params_.top_k), logits.size())
+                                         : logits.size();
+  auto weight = [&](size_t i) { return std::exp((static_cast<double>(candidates_[i].first) - max_logit) * inv_t); };
+  double limit_total = 0;  // mass of the top-k set (all tokens without top-k)
+  if (limit == logits.size()) {
+    for (float l : logits) limit_total += std::exp((static_cast<double>(l) - max_logit) * inv_t);
+  }
+  size_t sorted = std::min<size_t>(limit, 64);
+  for (;;) {
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<ptrdiff_t>(sorted), candidates_.end(),
+                      by_logit);
+    if (limit < logits.size() && sorted == limit) {
+      limit_total = 0;
+      for (size_t i = 0; i < limit; ++i) limit_total += weight(i);
+    }
+    // min-p: the kept tokens are those at least min_p times as likely as the most likely one.
+    const bool full = sorted == limit;
+    const double w0 = weight(0);
+    size_t cut = sorted;
+    bool cut_found = full;
+    if (params_.min_p > 0.0f) {
+      for (size_t i = 1; i < sorted; ++i) {
+        if (weight(i) < params_.min_p * w0) {
+          cut = i;
+          cut_found = true;
+          break;
+        }
       }
     }
-    kept_total = 0;
-    for (size_t i = 0; i < cut; ++i) kept_total += prob[i];
+    // top-p over what min-p keeps: the shortest prefix holding top_p of that mass.
+    double kept_total = limit_total;
+    if (params_.min_p > 0.0f && cut_found && cut < limit) {
+      kept_total = 0;
+      for (size_t i = 0; i < cut; ++i) kept_total += weight(i);
+    }
+    bool reached = full;
+    if (params_.top_p < 1.0f) {
+      double mass = 0;
+      for (size_t i = 0; i < cut; ++i) {
+        mass += weight(i);
+        if (mass >= params_.top_p * kept_total) {
+          cut = i + 1;
+          reached = true;
+          break;
+        }
+      }
+    }
+    // Without min-p or top-p only top-k limits the set, which needs the whole top-k prefix.
+    const bool done = full || ((params_.min_p > 0.0f || params_.top_p < 1.0f) &&
+                               (params_.min_p == 0.0f || cut_found) && (params_.top_p >= 1.0f || reached));
+    if (done) {
+      double total = 0;
+      for (size_t i = 0; i < cut; ++i) total += weight(i);
+      double u = next_uniform() * total;
+      for (size_t i = 0; i < cut; ++i) {
+        u -= weight(i);
+        if (u < 0) return candidates_[i].second;
+      }
+      return candidates_[cut - 1].second;
+    }
+    sorted = std::min(limit, sorted * 4);
   }
-  double u = next_uniform() * kept_total;
-  for (size_t i = 0; i < cut; ++i) {
-    u -= prob[i];
-    if (u < 0) return candidates_[i].second;
-  }
-  return candidates_[cut - 1].second;
 }
 
 std::string Sampler::export_state() const {

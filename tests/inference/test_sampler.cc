@@ -1,6 +1,7 @@
 #include <mnemo/inference/sampler.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <map>
 
 using namespace mnemo::inference;
@@ -60,4 +61,29 @@ TEST_CASE("top-k, top-p and min-p keep only the allowed tokens", "[sampler]") {
   SamplingParams bad;
   bad.top_p = 0.0f;
   CHECK_FALSE(bad.validate());
+}
+
+TEST_CASE("top-k alone keeps exactly k tokens even beyond the first sorted block", "[sampler]") {
+  std::vector<float> logits(1000);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = -static_cast<float>(i) * 0.001f;  // nearly flat
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.top_k = 100;
+  Sampler s(p);
+  std::map<TokenId, int> seen;
+  for (int i = 0; i < 20000; ++i) ++seen[s.sample(logits)];
+  CHECK(seen.rbegin()->first == 99);   // the 100th most likely token is drawn
+  CHECK(seen.size() == 100);
+  p.top_k = 0;
+  p.top_p = 0.5f;
+  // The shortest prefix holding half the mass, computed directly.
+  double total = 0, mass = 0;
+  for (float l : logits) total += std::exp(static_cast<double>(l));
+  int last = 0;
+  for (; mass + std::exp(static_cast<double>(logits[last])) < 0.5 * total; ++last) mass += std::exp(static_cast<double>(logits[last]));
+  Sampler nucleus(p);
+  std::map<TokenId, int> kept;
+  for (int i = 0; i < 20000; ++i) ++kept[nucleus.sample(logits)];
+  CHECK(kept.rbegin()->first <= last);
+  CHECK(kept.rbegin()->first >= last - 10);
 }
