@@ -17,6 +17,8 @@ void register_model_commands(CLI::App& app, CommandContext& ctx);
 void register_forward_command(CLI::App& app, CommandContext& ctx);
 void register_generate_command(CLI::App& app, CommandContext& ctx);
 void register_sandbox_commands(CLI::App& app, CommandContext& ctx);
+void register_store_commands(CLI::App& app, CommandContext& ctx);
+void register_resume_bench(CLI::App& bench, CommandContext& ctx);
 // Adds `bench sandbox` to the `bench` group.
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);
 

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   mnemo::app::register_generate_command(app, ctx);
   mnemo::app::register_sandbox_commands(app, ctx);
   mnemo::app::register_sandbox_bench(*app.get_subcommand("bench"), ctx);
+  mnemo::app::register_store_commands(app, ctx);
+  mnemo::app::register_resume_bench(*app.get_subcommand("bench"), ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

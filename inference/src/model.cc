@@ -1,7 +1,9 @@
 #include <mnemo/inference/model.h>
 #include <mnemo/inference/weights.h>
 
+#include <mnemo/base/file.h>
 #include <mnemo/base/sha256.h>
+#include <mnemo/inference/kv_state.h>
 
 #include "model_impl.h"
 #include "v4_load.h"
@@ -54,11 +56,17 @@ v4::Dims dims_from_config(const ModelConfig& c) {
 
 // SHA-256 over the config, every tensor's name, dtype and shape, and its bytes: all of them for tensors
 // up to 1 MiB, and 4 KiB of every MiB (plus the last 4 KiB) of larger ones, so that loading a
-// multi-gigabyte checkpoint does not read it all, while two checkpoints of different weights differ.
-std::string model_fingerprint(const ModelConfig& config, const Weights& weights) {
+// multi-gigabyte checkpoint does not read it all, while two checkpoints of different weights differ. Also
+// tokenizer.json when present, the KV format version and the precision: stored KV depends on all three.
+std::string model_fingerprint(const ModelConfig& config, const Weights& weights, const std::string& dir,
+                              Precision precision) {
   constexpr size_t kWhole = 1 << 20, kSample = 4096;
   Sha256 h;
   h.update_field(config.to_json());
+  h.update_field("kv format " + std::to_string(kKvFormatVersion)).update_field(precision_name(precision));
+  auto tokenizer = read_file(dir + "/tokenizer.json");
+  h.update_field(tokenizer ? "tokenizer.json" : "no tokenizer.json");
+  h.update_field(tokenizer ? std::string_view(*tokenizer) : std::string_view());
   for (const Tensor* t : weights.tensors()) {
     h.update_field(t->name).update_field(dtype_name(t->dtype)).update_field(shape_string(t->shape));
     if (t->bytes <= kWhole) {
@@ -98,7 +106,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, ModelOptions 
   auto weights = Weights::open(dir);
   if (!weights) return weights.status();
   auto impl = std::make_unique<Impl>(Impl{std::move(config).value(), std::move(weights).value(), nullptr, {}, {}});
-  impl->fingerprint = model_fingerprint(impl->config, impl->weights);
+  impl->fingerprint = model_fingerprint(impl->config, impl->weights, dir, options.precision);
   v4::Dims dims = dims_from_config(impl->config);
   impl->precision = options.precision;
   dims.numerics = options.precision == Precision::kServing ? v4::Numerics::kServing

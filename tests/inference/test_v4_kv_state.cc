@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "support/tiny_model.h"
 
@@ -100,4 +103,52 @@ TEST_CASE("state of another model, a gap or a corrupt blob is refused", "[v4][kv
   flipped[10] ^= 0x20;  // inside the fingerprint
   CHECK_FALSE(m.import_state({flipped, ex->segments[1]}, ex->tail));
   CHECK(m.import_state(ex->segments, ex->tail));
+}
+
+TEST_CASE("typed segment and tail contents round-trip to the same blobs", "[v4][kv_state]") {
+  const Model& m = mnemo::test::tiny_model();
+  auto all = mnemo::test::tiny_tokens("sequence_337");
+  Sequence seq = m.new_sequence();
+  std::vector<float> logits(all.size() * m.config().vocab_size);
+  REQUIRE(m.forward(seq, all, logits));
+  auto ex = m.export_state(seq, 0, 128);
+  REQUIRE(ex);
+  auto seg = read_kv_segment(m, ex->segments[1]);
+  REQUIRE(seg);
+  CHECK(seg->from == 128);
+  CHECK(seg->to == 256);
+  REQUIRE(seg->layers.size() == static_cast<size_t>(m.config().num_hidden_layers));
+  CHECK(seg->layers[2].ratio == 4);
+  CHECK(seg->layers[2].entries.size() == 32 * static_cast<size_t>(m.config().head_dim));
+  CHECK(seg->layers[2].index_keys.size() == 32 * static_cast<size_t>(m.config().index_head_dim));
+  CHECK(seg->layers[3].entries.size() == static_cast<size_t>(m.config().head_dim));
+  CHECK(seg->layers[0].entries.empty());
+  CHECK(*write_kv_segment(m, *seg) == ex->segments[1]);
+  auto tail = read_kv_tail(m, ex->tail);
+  REQUIRE(tail);
+  CHECK(tail->position == 337);
+  CHECK(*write_kv_tail(m, *tail) == ex->tail);
+  seg->layers[2].entries.pop_back();
+  CHECK_FALSE(write_kv_segment(m, *seg));
+  tail->layers[0].ring.clear();
+  CHECK_FALSE(write_kv_tail(m, *tail));
+}
+
+TEST_CASE("the fingerprint covers tokenizer.json and the precision", "[v4][kv_state]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("mnemo-fingerprint-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    fs::create_symlink(fs::path(mnemo::test::tiny_dir()) / f, dir / f);
+  }
+  auto plain = Model::load(dir.string());
+  REQUIRE(plain);
+  CHECK((*plain)->fingerprint() == mnemo::test::tiny_model().fingerprint());
+  CHECK(mnemo::test::tiny_model(Precision::kServing).fingerprint() != mnemo::test::tiny_model().fingerprint());
+  std::ofstream(dir / "tokenizer.json") << "{\"model\": {}}";
+  auto with_tokenizer = Model::load(dir.string());
+  REQUIRE(with_tokenizer);
+  CHECK((*with_tokenizer)->fingerprint() != (*plain)->fingerprint());
+  fs::remove_all(dir);
 }
