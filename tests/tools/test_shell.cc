@@ -1,0 +1,115 @@
+#include <dirent.h>
+#include <mnemo/base/json_text.h>
+#include <mnemo/tools/builtin_tools.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "tools/tools_test_util.h"
+
+using namespace mnemo;
+using namespace mnemo::tools;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Host processes whose command line contains token.
+int count_processes(const std::string& token) {
+  int count = 0;
+  DIR* d = opendir("/proc");
+  if (!d) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::string cmdline = test::slurp(std::string("/proc/") + e->d_name + "/cmdline");
+    if (cmdline.find(token) != std::string::npos) ++count;
+  }
+  closedir(d);
+  return count;
+}
+
+ToolRegistry builtins() {
+  ToolRegistry reg;
+  REQUIRE(add_builtin_tools(reg));
+  return reg;
+}
+
+std::string command_args(const std::string& command) {
+  return R"({"command": )" + json::quote(command) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("shell runs bash in the sandbox with the workspace and reports status, stdout, stderr") {
+  ToolRegistry reg = builtins();
+  test::TempTree ws("shell", true);
+  ToolContext ctx = test::context_for(ws.path);
+  ToolResult r = test::run_call(reg, ctx, "shell",
+                                command_args("echo hi > note.txt; pwd; echo oops >&2; exit 3"));
+  CHECK(r.ok);
+  CHECK(r.content == "exit status: 3\nstdout:\n/workspace\nstderr:\noops\n");
+  CHECK(test::slurp(ws.path / "note.txt") == "hi\n");
+  // The host's /etc is not in the sandbox.
+  r = test::run_call(reg, ctx, "shell", command_args("cat /etc/hostname 2>/dev/null; ls /etc/passwd"));
+  CHECK(r.content.find("exit status: 2") == 0);
+}
+
+TEST_CASE("shell output over the cap is cut with a marker and returned whole for storage") {
+  ToolRegistry reg = builtins();
+  test::TempTree ws("shell-cap", true);
+  ToolContext ctx = test::context_for(ws.path);
+  ctx.output_cap = 2000;
+  ToolResult r = test::run_call(reg, ctx, "shell", command_args("seq 1 20000; echo done >&2"));
+  CHECK(r.ok);
+  CHECK(r.truncated);
+  CHECK(r.content.size() < 2300);
+  CHECK(r.content.find("bytes truncated; full output stored") != std::string::npos);
+  CHECK(r.content.find("\n20000\n") != std::string::npos);
+  CHECK(r.content.find("stderr:\ndone\n") != std::string::npos);
+  CHECK(r.full_output.find("\n12345\n") != std::string::npos);
+  CHECK(r.full_output.size() > 100000);
+}
+
+TEST_CASE("the per-tool timeout kills a shell command and says so") {
+  ToolRegistry reg = builtins();
+  test::TempTree ws("shell-timeout", true);
+  ToolContext ctx = test::context_for(ws.path);
+  ctx.timeout = 300ms;
+  auto start = std::chrono::steady_clock::now();
+  ToolResult r = test::run_call(reg, ctx, "shell", command_args("sleep 20"));
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK_FALSE(r.ok);
+  CHECK(r.content.rfind("exit status: 124 (timed out after 300ms", 0) == 0);
+}
+
+TEST_CASE("cancelling a shell call kills the sandboxed command promptly") {
+  ToolRegistry reg = builtins();
+  test::TempTree ws("shell-cancel", true);
+  ToolContext ctx = test::context_for(ws.path);
+  ctx.timeout = 60s;
+  ctx.policy.limits.timeout = 60s;
+  const std::string token = test::unique_name("sleeper");
+  // Two commands, so bash forks the sleep instead of exec'ing it; both carry the token.
+  std::string command = "sleep 30; echo " + token;
+  auto start = std::chrono::steady_clock::now();
+  ToolResult r = test::run_call(reg, ctx, "shell", command_args(command), 400ms);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took < 3s);
+  CHECK_FALSE(r.ok);
+  CHECK(r.content.find("cancelled") != std::string::npos);
+  CHECK(count_processes(token) == 0);
+}
+
+TEST_CASE("cancelling a shell command that exec'd itself away still kills it") {
+  ToolRegistry reg = builtins();
+  test::TempTree ws("shell-cancel-exec", true);
+  ToolContext ctx = test::context_for(ws.path);
+  ctx.policy.limits.timeout = 60s;
+  ctx.timeout = 60s;
+  auto start = std::chrono::steady_clock::now();
+  // A duration unique to this process, to find the sleep by its command line.
+  const std::string seconds = "3117." + std::to_string(getpid());
+  ToolResult r = test::run_call(reg, ctx, "shell", command_args("exec sleep " + seconds), 300ms);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  CHECK(r.content.find("cancelled") != std::string::npos);
+  CHECK(count_processes(seconds) == 0);
+}
