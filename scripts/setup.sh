@@ -9,6 +9,7 @@ PACKAGES=(
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libcurl4-openssl-dev
   libyaml-cpp-dev catch2 libcli11-dev libseccomp-dev libzstd-dev libssl-dev
   bubblewrap
+  libopenblas-dev
 )
 # Node.js runs the benchmark peers and client tests; any installed Node.js with npm will do.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)

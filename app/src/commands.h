@@ -21,6 +21,8 @@ void register_store_commands(CLI::App& app, CommandContext& ctx);
 void register_resume_bench(CLI::App& bench, CommandContext& ctx);
 // Adds `bench sandbox` to the `bench` group.
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);
+void register_engine_benches(CLI::App& bench, CommandContext& ctx);
+void register_device_command(CLI::App& app, CommandContext& ctx);
 
 // Prints "mnemo: MESSAGE" on stderr and returns the exit status for a failed command.
 int fail(std::string_view message);

@@ -1,6 +1,8 @@
 #include "v4_attention.h"
 
+#include <mnemo/kernels/attention.h>
 #include <mnemo/kernels/linear.h>
+#include <mnemo/kernels/thread_pool.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +10,7 @@
 
 #include "v4_compressor.h"
 #include <mnemo/kernels/kv_quant.h>
+#include <mnemo/kernels/traffic.h>
 
 namespace mnemo::inference::v4 {
 namespace {
@@ -20,19 +23,23 @@ std::vector<float> project(const Dims& dims, const float* x, int n, const Weight
 }
 
 // Indices of the top min(k, n_visible) indexer scores among entries [0, n_visible); ties go to the
-// lowest index.
+// lowest index. The q.key dots are a GEMM of the heads against the keys (one fixed-order dot each), then
+// score = sum_h relu(dot_h) * w_h in head order.
 std::vector<int> indexer_topk(const float* qi, const float* w, const std::vector<float>& keys, int n_visible,
                               int heads, int dim, int k) {
+  constexpr int kBlock = 1024;  // keys per GEMM, to bound the scratch at long contexts
   std::vector<float> score(static_cast<size_t>(n_visible));
-  for (int b = 0; b < n_visible; ++b) {
-    const float* key = keys.data() + static_cast<size_t>(b) * dim;
-    float s = 0;
+  thread_local std::vector<float> dots;
+  dots.resize(static_cast<size_t>(heads) * std::min(n_visible, kBlock));
+  for (int b0 = 0; b0 < n_visible; b0 += kBlock) {
+    const int nb = std::min(kBlock, n_visible - b0);
+    kernels::WeightView kv{kernels::WeightType::kF32, keys.data() + static_cast<size_t>(b0) * dim, nb, dim};
+    kernels::linear_rows(qi, heads, kv, 0, nb, dots.data());
+    for (int b = 0; b < nb; ++b) score[b0 + b] = 0;
     for (int h = 0; h < heads; ++h) {
-      float dot = 0;
-      for (int c = 0; c < dim; ++c) dot += qi[h * dim + c] * key[c];
-      s += std::max(dot, 0.0f) * w[h];
+      const float* dh = dots.data() + static_cast<size_t>(h) * nb;
+      for (int b = 0; b < nb; ++b) score[b0 + b] += std::max(dh[b], 0.0f) * w[h];
     }
-    score[b] = s;
   }
   std::vector<int> idx(static_cast<size_t>(n_visible));
   std::iota(idx.begin(), idx.end(), 0);
@@ -95,67 +102,74 @@ void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTab
     float wscale = 1.0f / std::sqrt(static_cast<float>(DI)) / std::sqrt(static_cast<float>(HI));
     for (float& v : iw) v *= wscale;
   }
+  std::vector<float> ckv, cscore, ikv, iscore;
+  if (p.ratio == 4) compressor_project(dims, p.indexer.compressor, x, n, ikv, iscore);
+  if (p.ratio > 0) compressor_project(dims, p.compressor, x, n, ckv, cscore);
   for (const Segment& seg : segments) {
-    const float* xs = x + static_cast<size_t>(seg.row0) * dims.d;
     if (p.ratio == 4) {
-      compress_tokens(dims, p.indexer.compressor, rope, xs, seg.n, dims.d, seg.pos0, seg.state->index_compressor,
-                      seg.state->index_keys);
+      const size_t at = static_cast<size_t>(seg.row0) * 2 * p.indexer.compressor.width;
+      compress_tokens(dims, p.indexer.compressor, rope, &ikv[at], &iscore[at], seg.n, seg.pos0,
+                      seg.state->index_compressor, seg.state->index_keys);
     }
     if (p.ratio > 0) {
-      compress_tokens(dims, p.compressor, rope, xs, seg.n, dims.d, seg.pos0, seg.state->compressor,
+      const size_t at = static_cast<size_t>(seg.row0) * (p.ratio == 4 ? 2 : 1) * p.compressor.width;
+      compress_tokens(dims, p.compressor, rope, &ckv[at], &cscore[at], seg.n, seg.pos0, seg.state->compressor,
                       seg.state->entries);
     }
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> o(static_cast<size_t>(n) * H * hd, 0.0f);
-  std::vector<const float*> keys;
-  std::vector<float> scores;
+  // Per row: its keys (window, then the selected or all compressed entries), found in parallel over rows.
+  std::vector<std::vector<const float*>> keys(static_cast<size_t>(n));
+  std::vector<int> seg_of(static_cast<size_t>(n));
+  for (size_t si = 0; si < segments.size(); ++si) {
+    for (int i = 0; i < segments[si].n; ++i) seg_of[segments[si].row0 + i] = static_cast<int>(si);
+  }
+  kernels::parallel_for(n, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const Segment& seg = segments[seg_of[r]];
+      const LayerState& st = *seg.state;
+      const float* seg_kv = &kv[static_cast<size_t>(seg.row0) * hd];
+      const int64_t t = pos[r];
+      auto& kr = keys[r];
+      for (int64_t s = std::max<int64_t>(0, t - W + 1); s <= t; ++s) {
+        kr.push_back(s >= seg.pos0 ? &seg_kv[(s - seg.pos0) * hd] : &st.ring[(s % W) * hd]);
+      }
+      if (p.ratio == 0) continue;
+      const int n_visible = static_cast<int>((t + 1) / p.ratio);
+      if (p.ratio == 4) {
+        for (int b : indexer_topk(&qi[static_cast<size_t>(r) * HI * DI], &iw[static_cast<size_t>(r) * HI],
+                                  st.index_keys, n_visible, HI, DI, dims.index_topk)) {
+          kr.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+        }
+      } else {
+        for (int b = 0; b < n_visible; ++b) kr.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+      }
+    }
+  });
+  for (int r = 0; r < n; ++r) {
+    const int64_t scanned = p.ratio == 4 ? (pos[r] + 1) / 4 * static_cast<int64_t>(DI) : 0;
+    kernels::count_kv_bytes((static_cast<int64_t>(keys[r].size()) * hd + scanned) * static_cast<int64_t>(sizeof(float)));
+  }
+  // Rows x head groups in parallel (a lone decode row still splits its heads across the threads).
+  const int groups = n >= kernels::thread_count() ? 1 : std::clamp(2 * kernels::thread_count() / n, 1, std::max(1, H / 4));
+  const int per_group = (H + groups - 1) / groups;
+  kernels::parallel_for(static_cast<int64_t>(n) * groups, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int r = static_cast<int>(i / groups), h0 = static_cast<int>(i % groups) * per_group;
+      const int nh = std::min(per_group, H - h0);
+      if (nh <= 0) continue;
+      float* orow = &o[(static_cast<size_t>(r) * H + h0) * hd];
+      (void)kernels::attend_mqa(&q[(static_cast<size_t>(r) * H + h0) * hd], nh, hd, keys[r].data(),
+                                static_cast<int64_t>(keys[r].size()), p.sink.data() + h0, scale, orow);
+      for (int h = 0; h < nh; ++h) rope.rotate(orow + static_cast<size_t>(h) * hd, hd, pos[r], -1);
+    }
+  });
+  // Each segment's kv vectors join its window ring.
   for (const Segment& seg : segments) {
     LayerState& st = *seg.state;
     const float* seg_kv = &kv[static_cast<size_t>(seg.row0) * hd];
-    for (int r = seg.row0; r < seg.row0 + seg.n; ++r) {
-      const int64_t t = pos[r];
-      keys.clear();
-      for (int64_t s = std::max<int64_t>(0, t - W + 1); s <= t; ++s) {
-        keys.push_back(s >= seg.pos0 ? &seg_kv[(s - seg.pos0) * hd] : &st.ring[(s % W) * hd]);
-      }
-      if (p.ratio > 0) {
-        int n_visible = static_cast<int>((t + 1) / p.ratio);
-        if (p.ratio == 4) {
-          for (int b : indexer_topk(&qi[static_cast<size_t>(r) * HI * DI], &iw[static_cast<size_t>(r) * HI],
-                                    st.index_keys, n_visible, HI, DI, dims.index_topk)) {
-            keys.push_back(&st.entries[static_cast<size_t>(b) * hd]);
-          }
-        } else {
-          for (int b = 0; b < n_visible; ++b) keys.push_back(&st.entries[static_cast<size_t>(b) * hd]);
-        }
-      }
-      scores.resize(keys.size());
-      for (int h = 0; h < H; ++h) {
-        const float* qh = &q[(static_cast<size_t>(r) * H + h) * hd];
-        float m = -INFINITY;
-        for (size_t j = 0; j < keys.size(); ++j) {
-          float dot = 0;
-          for (int c = 0; c < hd; ++c) dot += qh[c] * keys[j][c];
-          scores[j] = dot * scale;
-          m = std::max(m, scores[j]);
-        }
-        // The sink enters only the denominator.
-        float denom = std::exp(p.sink[h] - m);
-        for (float& sc : scores) {
-          sc = std::exp(sc - m);
-          denom += sc;
-        }
-        float* oh = &o[(static_cast<size_t>(r) * H + h) * hd];
-        for (size_t j = 0; j < keys.size(); ++j) {
-          float wgt = scores[j] / denom;
-          for (int c = 0; c < hd; ++c) oh[c] += wgt * keys[j][c];
-        }
-        rope.rotate(oh, hd, t, -1);
-      }
-    }
-    // The segment's kv vectors join its window ring.
     st.ring.resize(static_cast<size_t>(W) * hd);
     for (int i = std::max(0, seg.n - W); i < seg.n; ++i) {
       std::copy_n(&seg_kv[static_cast<size_t>(i) * hd], hd, &st.ring[((seg.pos0 + i) % W) * hd]);

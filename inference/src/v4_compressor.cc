@@ -59,20 +59,26 @@ void emit_entry(const Dims& dims, const CompressorParams& p, const RopeTable& ro
 
 }  // namespace
 
-void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* x, int n,
-                     int d, int64_t pos0, CompressorState& state, std::vector<float>& entries) {
+void compressor_project(const Dims& dims, const CompressorParams& p, const float* x, int n, std::vector<float>& kv,
+                        std::vector<float>& score) {
   const int row = p.ratio == 4 ? 2 * p.width : p.width;
-  std::vector<float> kv(static_cast<size_t>(n) * row), score(static_cast<size_t>(n) * row);
+  kv.resize(static_cast<size_t>(n) * row);
+  score.resize(static_cast<size_t>(n) * row);
   (void)kernels::linear(x, n, p.wkv, kv.data());
   (void)kernels::linear(x, n, p.wgate, score.data());
   round_bf16(dims, kv);
   round_bf16(dims, score);
+}
+
+void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* kv,
+                     const float* score_in, int n, int64_t pos0, CompressorState& state, std::vector<float>& entries) {
+  const int row = p.ratio == 4 ? 2 * p.width : p.width;
+  std::vector<float> score(score_in, score_in + static_cast<size_t>(n) * row);
   for (int i = 0; i < n; ++i) {
     int64_t pos = pos0 + i;
     const float* ape = p.ape.data() + (pos % p.ratio) * row;
     for (int c = 0; c < row; ++c) score[static_cast<size_t>(i) * row + c] += ape[c];
-    state.kv.insert(state.kv.end(), kv.begin() + static_cast<ptrdiff_t>(i) * row,
-                    kv.begin() + static_cast<ptrdiff_t>(i + 1) * row);
+    state.kv.insert(state.kv.end(), kv + static_cast<ptrdiff_t>(i) * row, kv + static_cast<ptrdiff_t>(i + 1) * row);
     state.score.insert(state.score.end(), score.begin() + static_cast<ptrdiff_t>(i) * row,
                        score.begin() + static_cast<ptrdiff_t>(i + 1) * row);
     if ((pos + 1) % p.ratio != 0) continue;

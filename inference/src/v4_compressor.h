@@ -11,9 +11,14 @@
 
 namespace mnemo::inference::v4 {
 
-// Feeds tokens at positions [pos0, pos0 + n) whose attn_norm outputs are x [n, d]; appends every entry
-// those tokens complete to `entries` ([*, p.width]).
-void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* x, int n,
-                     int d, int64_t pos0, CompressorState& state, std::vector<float>& entries);
+// The compressor's projections of every row of a step at once (its weights are read once per step):
+// kv and score [n, row] (row = 2 * width when overlapping), without the position bias.
+void compressor_project(const Dims& dims, const CompressorParams& p, const float* x, int n, std::vector<float>& kv,
+                        std::vector<float>& score);
+
+// Feeds one sequence's tokens at positions [pos0, pos0 + n), given their projected rows kv and score
+// [n, row]; appends every entry those tokens complete to `entries` ([*, p.width]).
+void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* kv,
+                     const float* score, int n, int64_t pos0, CompressorState& state, std::vector<float>& entries);
 
 }  // namespace mnemo::inference::v4

@@ -2,6 +2,7 @@
 
 #include <mnemo/kernels/linear.h>
 #include <mnemo/kernels/numeric.h>
+#include <mnemo/kernels/traffic.h>
 
 #include "v4_attention.h"
 #include "v4_hc.h"
@@ -81,6 +82,7 @@ void Model::forward_step(std::span<const StepSequence> seqs, float* logits, Forw
       for (int k = 0; k < hc; ++k) X[(static_cast<size_t>(i) * hc + k) * d + c] = v;
     }
   }
+  kernels::count_weight_bytes(kernels::weight_bytes(kernels::row_slice(p_.embed, 0, 1)) * n);
   if (trace && trace->want_layers) {
     trace->attn_out.resize(static_cast<size_t>(dims_.n_layers));
     trace->ffn_out.resize(static_cast<size_t>(dims_.n_layers));

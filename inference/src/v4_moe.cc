@@ -1,8 +1,11 @@
 #include "v4_moe.h"
 
 #include <mnemo/kernels/linear.h>
+#include <mnemo/kernels/thread_pool.h>
+#include <mnemo/kernels/traffic.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -12,14 +15,23 @@
 namespace mnemo::inference::v4 {
 namespace {
 
+// y = w = x W^T on all threads (rows split), or on the calling thread alone inside a parallel region.
+void matmul(const float* x, int n, const WeightView& w, float* y, bool threaded) {
+  if (threaded) {
+    (void)kernels::linear(x, n, w, y);
+  } else {
+    kernels::linear_rows(x, n, w, 0, w.rows, y);
+  }
+}
+
 // y = w2(silu(min(w1 x, L)) * clamp(w3 x, -L, L)) for the n rows of x.
 void expert(const Dims& dims, const WeightView& w1, const WeightView& w2, const WeightView& w3, const float* x,
-            int n, std::vector<float>& h1, std::vector<float>& h3, float* y) {
+            int n, std::vector<float>& h1, std::vector<float>& h3, float* y, bool threaded = true) {
   const int inter = static_cast<int>(w1.rows);
   h1.resize(static_cast<size_t>(n) * inter);
   h3.resize(static_cast<size_t>(n) * inter);
-  (void)kernels::linear(x, n, w1, h1.data());
-  (void)kernels::linear(x, n, w3, h3.data());
+  matmul(x, n, w1, h1.data(), threaded);
+  matmul(x, n, w3, h3.data(), threaded);
   round_bf16(dims, h1);
   round_bf16(dims, h3);
   const float limit = dims.swiglu_limit;
@@ -32,7 +44,7 @@ void expert(const Dims& dims, const WeightView& w1, const WeightView& w2, const 
     h1[i] = silu(g) * u;
   }
   round_bf16(dims, h1);
-  (void)kernels::linear(h1.data(), n, w2, y);
+  matmul(h1.data(), n, w2, y, threaded);
   round_bf16(dims, y, static_cast<size_t>(n) * w2.rows);
 }
 
@@ -71,20 +83,47 @@ void moe_forward(const Dims& dims, const MoeParams& p, const float* x, const int
 
   std::vector<float> h1, h3;
   expert(dims, p.shared_w1, p.shared_w2, p.shared_w3, x, n, h1, h3, out);
-  std::vector<float> xe, ye;
-  // Experts in id order: each token's sum has a fixed order whatever else is in the batch.
+  // The routed experts run in parallel, one expert per task on one thread (each still reads its weights
+  // once for all its tokens); their outputs are then added in expert id order, a fixed order per token.
+  std::vector<int> active;
+  std::vector<size_t> offset;
+  size_t total_rows = 0;
   for (int e = 0; e < E; ++e) {
-    const auto& r = rows[e];
-    if (r.empty()) continue;
-    int m = static_cast<int>(r.size());
-    xe.resize(static_cast<size_t>(m) * d);
-    ye.resize(static_cast<size_t>(m) * d);
-    for (int j = 0; j < m; ++j) std::copy_n(x + static_cast<size_t>(r[j]) * d, d, &xe[static_cast<size_t>(j) * d]);
-    expert(dims, p.w1[e], p.w2[e], p.w3[e], xe.data(), m, h1, h3, ye.data());
-    for (int j = 0; j < m; ++j) {
-      float wgt = weights[e][j];
-      float* o = out + static_cast<size_t>(r[j]) * d;
-      for (int c = 0; c < d; ++c) o[c] += wgt * ye[static_cast<size_t>(j) * d + c];
+    if (rows[e].empty()) continue;
+    active.push_back(e);
+    offset.push_back(total_rows);
+    total_rows += rows[e].size();
+  }
+  std::vector<float> ye(total_rows * d);
+  const auto start = std::chrono::steady_clock::now();
+  kernels::parallel_for(static_cast<int64_t>(active.size()), 1, [&](int64_t a0, int64_t a1) {
+    thread_local std::vector<float> xe, t1, t3;
+    for (int64_t a = a0; a < a1; ++a) {
+      const int e = active[a];
+      const auto& r = rows[e];
+      const int m = static_cast<int>(r.size());
+      xe.resize(static_cast<size_t>(m) * d);
+      for (int j = 0; j < m; ++j) std::copy_n(x + static_cast<size_t>(r[j]) * d, d, &xe[static_cast<size_t>(j) * d]);
+      expert(dims, p.w1[e], p.w2[e], p.w3[e], xe.data(), m, t1, t3, &ye[offset[a] * d], false);
+    }
+  });
+  if (kernels::traffic_counting()) {
+    // Counted here, on the calling thread: the region's wall time is the matmuls'.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+    for (size_t a = 0; a < active.size(); ++a) {
+      const int e = active[a], m = static_cast<int>(rows[e].size());
+      kernels::count_matmul(p.w1[e], m, a == 0 ? ns.count() : 0);
+      kernels::count_matmul(p.w3[e], m, 0);
+      kernels::count_matmul(p.w2[e], m, 0);
+    }
+  }
+  for (size_t a = 0; a < active.size(); ++a) {
+    const int e = active[a];
+    for (size_t j = 0; j < rows[e].size(); ++j) {
+      const float wgt = weights[e][j];
+      float* o = out + static_cast<size_t>(rows[e][j]) * d;
+      const float* yj = &ye[(offset[a] + j) * d];
+      for (int c = 0; c < d; ++c) o[c] += wgt * yj[c];
     }
   }
   round_bf16(dims, out, static_cast<size_t>(n) * d);

@@ -1,10 +1,12 @@
 #include "cpu/linear_cpu.h"
 
+#include <mnemo/kernels/cpu_features.h>
 #include <mnemo/kernels/numeric.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <vector>
 
 namespace mnemo::kernels::cpu {
 namespace {
@@ -26,7 +28,9 @@ const Tables& tables() {
   return t;
 }
 
-float scale_at(const WeightView& w, int64_t index) {
+}  // namespace
+
+float weight_scale(const WeightView& w, int64_t index) {
   if (w.scale_type == ScaleType::kF32) {
     float s;
     std::memcpy(&s, static_cast<const uint8_t*>(w.scale) + 4 * index, 4);
@@ -35,71 +39,25 @@ float scale_at(const WeightView& w, int64_t index) {
   return tables().ue8m0[static_cast<const uint8_t*>(w.scale)[index]];
 }
 
-template <typename Load>
-void rows_loop(const float* x, int64_t n_tokens, const WeightView& w, int64_t row_begin, int64_t row_end,
-               float* y, Load load) {
-  // Token-inner loop: a weight row is read from memory once for all tokens of the step.
+void linear_rows_scalar(const float* x, int64_t n_tokens, const WeightView& w, int64_t row_begin, int64_t row_end,
+                        float* y) {
+  // One row dequantised into a transient buffer, then read once for all tokens of the step.
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(w.cols));
   for (int64_t r = row_begin; r < row_end; ++r) {
+    for (int64_t k = 0; k < w.cols; ++k) row[k] = dequantised(w, r, k);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      y[t * w.rows + r] = dot_fixed_order(x + t * w.cols, w.cols, [&](int64_t k) { return load(r, k); });
+      y[t * w.rows + r] = dot_fixed_order(x + t * w.cols, w.cols, [&](int64_t k) { return row[k]; });
     }
   }
 }
-
-// Quantised rows: a fixed-order dot product per scale group, times the group's scale, groups summed in order.
-template <typename Load>
-void grouped_rows(const float* x, int64_t n_tokens, const WeightView& w, int64_t row_begin, int64_t row_end,
-                  float* y, int64_t group, Load load, auto scale_index) {
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const float* xt = x + t * w.cols;
-      float acc = 0;
-      for (int64_t k0 = 0; k0 < w.cols; k0 += group) {
-        int64_t len = std::min(group, w.cols - k0);
-        float part = dot_fixed_order(xt + k0, len, [&](int64_t k) { return load(r, k0 + k); });
-        acc += part * scale_at(w, scale_index(r, k0));
-      }
-      y[t * w.rows + r] = acc;
-    }
-  }
-}
-
-}  // namespace
 
 void linear_rows(const float* x, int64_t n_tokens, const WeightView& w, int64_t row_begin, int64_t row_end,
                  float* y) {
-  const Tables& tb = tables();
-  switch (w.type) {
-    case WeightType::kBF16: {
-      const auto* p = static_cast<const uint16_t*>(w.data);
-      rows_loop(x, n_tokens, w, row_begin, row_end, y, [&](int64_t r, int64_t k) { return bf16_to_f32(p[r * w.cols + k]); });
-      break;
-    }
-    case WeightType::kF32: {
-      const auto* p = static_cast<const float*>(w.data);
-      rows_loop(x, n_tokens, w, row_begin, row_end, y, [&](int64_t r, int64_t k) { return p[r * w.cols + k]; });
-      break;
-    }
-    case WeightType::kF8E4M3Block128: {
-      const auto* p = static_cast<const uint8_t*>(w.data);
-      const int64_t scale_cols = (w.cols + 127) / 128;
-      grouped_rows(x, n_tokens, w, row_begin, row_end, y, 128,
-                   [&](int64_t r, int64_t k) { return tb.e4m3[p[r * w.cols + k]]; },
-                   [&](int64_t r, int64_t k0) { return ((w.scale_row0 + r) / 128) * scale_cols + k0 / 128; });
-      break;
-    }
-    case WeightType::kFP4E2M1Group32: {
-      const auto* p = static_cast<const uint8_t*>(w.data);
-      const int64_t row_bytes = w.cols / 2;
-      grouped_rows(x, n_tokens, w, row_begin, row_end, y, 32,
-                   [&](int64_t r, int64_t k) {
-                     uint8_t b = p[r * row_bytes + k / 2];
-                     return tb.e2m1[(k & 1) ? (b >> 4) : (b & 0xF)];  // low nibble = even element
-                   },
-                   [&](int64_t r, int64_t k0) { return r * (w.cols / 32) + k0 / 32; });
-      break;
-    }
-  }
+#if MNEMO_HAVE_AVX2
+  if (active_isa() == Isa::kAvx2) return linear_rows_avx2(x, n_tokens, w, row_begin, row_end, y);
+#endif
+  linear_rows_scalar(x, n_tokens, w, row_begin, row_end, y);
 }
 
 float dequantised(const WeightView& w, int64_t r, int64_t k) {
@@ -109,10 +67,10 @@ float dequantised(const WeightView& w, int64_t r, int64_t k) {
     case WeightType::kF32: return static_cast<const float*>(w.data)[r * w.cols + k];
     case WeightType::kF8E4M3Block128:
       return tb.e4m3[static_cast<const uint8_t*>(w.data)[r * w.cols + k]] *
-             scale_at(w, ((w.scale_row0 + r) / 128) * ((w.cols + 127) / 128) + k / 128);
+             weight_scale(w, ((w.scale_row0 + r) / 128) * ((w.cols + 127) / 128) + k / 128);
     case WeightType::kFP4E2M1Group32: {
       uint8_t b = static_cast<const uint8_t*>(w.data)[r * (w.cols / 2) + k / 2];
-      return tb.e2m1[(k & 1) ? (b >> 4) : (b & 0xF)] * scale_at(w, r * (w.cols / 32) + k / 32);
+      return tb.e2m1[(k & 1) ? (b >> 4) : (b & 0xF)] * weight_scale(w, r * (w.cols / 32) + k / 32);
     }
   }
   return 0;

@@ -1,5 +1,6 @@
 #pragma once
 // Scalar number formats shared by the kernels and the model loader.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -28,16 +29,20 @@ float e2m1_to_f32(uint8_t nibble);
 // UE8M0: 2^(e - 127); 0xFF is NaN.
 float ue8m0_to_f32(uint8_t e);
 
-// The fixed-order dot product every kernel uses: 8 interleaved partial sums (lane j takes k = j mod 8),
-// combined pairwise at the end. Written so the compiler can keep the lanes in one vector register.
+// The fixed-order dot product every kernel (scalar, AVX2 GEMV and GEMM tiles) computes bit for bit:
+// 8 lanes, lane j accumulating fma(x[k], w[k], acc) over k = j mod 8 in increasing k from +0, the inputs
+// padded with zeros to a multiple of 8; then ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)).
+// w(k) is the weight as a float (for FP8/FP4: the code's value times its scale, one fp32 multiply).
 template <typename LoadW>
 inline float dot_fixed_order(const float* x, int64_t n, LoadW&& w) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += x[k + j] * w(k + j);
+    for (int j = 0; j < 8; ++j) acc[j] = std::fma(x[k + j], w(k + j), acc[j]);
   }
-  for (int j = 0; k < n; ++k, ++j) acc[j] += x[k] * w(k);
+  if (k < n) {
+    for (int j = 0; j < 8; ++j, ++k) acc[j] = k < n ? std::fma(x[k], w(k), acc[j]) : std::fma(0.0f, 0.0f, acc[j]);
+  }
   float s0 = (acc[0] + acc[4]) + (acc[2] + acc[6]);
   float s1 = (acc[1] + acc[5]) + (acc[3] + acc[7]);
   return s0 + s1;
