@@ -66,7 +66,7 @@ struct Engine::Impl {
   void admit(Active& a);
   void cancel_marked(std::vector<Active>& active);
   void step(std::vector<Active>& active);
-  void sampled(Active& a, const float* row);
+  void sampled(Active& a, float* row);
   void finish(Active& a, FinishReason reason, Status status);
 
   const Model& model;
@@ -287,7 +287,7 @@ void Engine::Impl::step(std::vector<Active>& active) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     Active& a = *owners[i];
     row += chunks[i].tokens.size();
-    const float* last = logits.data() + (row - 1) * vocab;
+    float* last = logits.data() + (row - 1) * vocab;
     if (a.decoding) {
       sampled(a, last);
       continue;
@@ -304,9 +304,22 @@ void Engine::Impl::step(std::vector<Active>& active) {
 }
 
 // Draws the next token from `row`, streams it and decides whether the request goes on.
-void Engine::Impl::sampled(Active& a, const float* row) {
+void Engine::Impl::sampled(Active& a, float* row) {
   const auto vocab = static_cast<size_t>(model.config().vocab_size);
+  LogitsProcessor* processor = a.request.logits_processor.get();
+  if (processor) {
+    const int64_t by_length = a.request.max_new_tokens - static_cast<int64_t>(a.generated.size());
+    const int64_t by_context =
+        model.config().max_position_embeddings - a.request.sequence->position() + 1;
+    processor->apply(row, static_cast<int64_t>(vocab), std::min(by_length, by_context));
+  }
   const TokenId token = a.sampler.sample(std::span<const float>(row, vocab));
+  if (processor) {
+    if (Status s = processor->accept(token); !s) {
+      finish(a, FinishReason::kError, s.with_context("logits processor"));
+      return;
+    }
+  }
   if (a.generated.empty()) a.first_token = Clock::now();
   a.generated.push_back(token);
   const Request& r = a.request;

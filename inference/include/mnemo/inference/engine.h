@@ -40,6 +40,17 @@ std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", 
 
 using RequestId = uint64_t;
 
+// A per-request hook on the logits row before sampling (constrained decoding: constraint.h). Runs
+// on the scheduler thread; `remaining` counts the tokens the request may still generate, this one
+// included (max_new_tokens and the context both bound it).
+class LogitsProcessor {
+ public:
+  virtual ~LogitsProcessor() = default;
+  virtual void apply(float* logits, int64_t vocab, int64_t remaining) = 0;
+  // The sampled token; an error ends the request with kError.
+  virtual Status accept(TokenId token) = 0;
+};
+
 // What on_done receives. The sequence holds every token fed to the model: the prompt and all
 // generated tokens but the last one, which was sampled and never fed. A continuation therefore
 // submits this sequence with a prompt that starts with that token (see Request::sequence).
@@ -66,8 +77,11 @@ struct Request {
   std::string sampler_state;
   int64_t max_new_tokens = 256;  // 0: prefill the prompt only
   std::vector<TokenId> stop_tokens;
-  // Whether on_token receives the logits row [vocab] that chose the token (else nullptr).
+  // Whether on_token receives the logits row [vocab] that chose the token (else nullptr); with a
+  // logits_processor it is the processed row.
   bool want_logits = false;
+  // Optional: masks/adjusts each row before sampling and sees every sampled token.
+  std::shared_ptr<LogitsProcessor> logits_processor;
   // Both callbacks run on the scheduler thread, between steps: keep them cheap (hand the work to
   // another thread). They may call submit() and cancel(), but never destroy the Engine.
   std::function<void(TokenId token, const float* logits)> on_token;
