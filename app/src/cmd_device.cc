@@ -1,5 +1,6 @@
 // `mnemo device info`: the CPU the kernels run on, what it supports, and the kernel path chosen for this
 // process (once, at start-up; MNEMO_ISA=scalar forces the scalar fallback).
+#include <mnemo/kernels/backend.h>
 #include <mnemo/kernels/cpu_features.h>
 #include <mnemo/kernels/thread_pool.h>
 
@@ -29,7 +30,14 @@ int run_device_info(bool json) {
     for (size_t i = 0; i < std::size(flags); ++i) {
       std::cout << (i ? "," : "") << '"' << flags[i].name << "\":" << (flags[i].on ? "true" : "false");
     }
-    std::cout << "}}\n";
+    std::cout << "},\"backends\":[";
+    bool first = true;
+    for (const kernels::BackendInfo& b : kernels::backends()) {
+      std::cout << (first ? "" : ",") << "{\"name\":\"" << b.name << "\",\"compiled\":" << (b.compiled ? "true" : "false")
+                << ",\"usable\":" << (b.usable ? "true" : "false") << "}";
+      first = false;
+    }
+    std::cout << "]}\n";
     return 0;
   }
   std::cout << "device: cpu (" << (f.brand.empty() ? f.vendor : f.brand) << ")\n"
@@ -39,7 +47,10 @@ int run_device_info(bool json) {
   for (const Flag& flag : flags) {
     if (flag.on) std::cout << ' ' << flag.name;
   }
-  std::cout << "\n";
+  std::cout << "\nbackends (in order of preference):\n";
+  for (const kernels::BackendInfo& b : kernels::backends()) {
+    std::cout << "  " << b.name << (b.usable ? "  usable: " : "  unusable: ") << b.detail << "\n";
+  }
   if (isa == kernels::Isa::kScalar && kernels::isa_supported(kernels::Isa::kAvx2)) {
     std::cout << "note: AVX2 is available but MNEMO_ISA=scalar chose the scalar kernels\n";
   }
