@@ -272,8 +272,9 @@ void Engine::Impl::step(std::vector<Active>& active) {
   }
   if (chunks.empty()) return;
 
-  size_t rows = 0;
-  for (const SequenceChunk& c : chunks) rows += c.tokens.size();
+  // Sampling needs each chunk's last row only.
+  for (SequenceChunk& c : chunks) c.last_logits_only = true;
+  const size_t rows = chunks.size();
   const auto vocab = static_cast<size_t>(model.config().vocab_size);
   if (logits.size() < rows * vocab) logits.resize(rows * vocab);
   Status s = model.forward_batch(chunks, std::span<float>(logits.data(), rows * vocab));
@@ -283,11 +284,9 @@ void Engine::Impl::step(std::vector<Active>& active) {
     for (Active* a : owners) finish(*a, FinishReason::kError, s.with_context("forward step"));
     return;
   }
-  size_t row = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     Active& a = *owners[i];
-    row += chunks[i].tokens.size();
-    float* last = logits.data() + (row - 1) * vocab;
+    float* last = logits.data() + i * vocab;
     if (a.decoding) {
       sampled(a, last);
       continue;

@@ -184,8 +184,8 @@ Status Model::forward_batch(std::span<const SequenceChunk> chunks, std::span<flo
                             c.tokens.size() * static_cast<size_t>(impl_->config.vocab_size));
     if (!s) return s.with_context("chunk " + std::to_string(i));
     if (c.tokens.empty()) continue;
-    rows += c.tokens.size();
-    step.push_back({&c.sequence->impl_->state, c.tokens});
+    rows += c.last_logits_only ? 1 : c.tokens.size();
+    step.push_back({&c.sequence->impl_->state, c.tokens, c.last_logits_only});
   }
   if (logits.size() < rows * static_cast<size_t>(impl_->config.vocab_size)) {
     return Status::invalid_argument("logits buffer is smaller than total tokens * vocab_size");

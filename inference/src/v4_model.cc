@@ -100,7 +100,25 @@ void Model::forward_step(std::span<const StepSequence> seqs, float* logits, Forw
     block(p_.layers[l], l, rope, segments, tokens.data(), n, X, trace);
   }
   if (trace) trace->final_streams = X;
-  head(p_.hc_head, p_.norm, X, n, logits, trace);
+  bool select = false;
+  for (const StepSequence& s : seqs) select = select || (s.last_logits_only && s.tokens.size() > 1);
+  if (select && !trace) {
+    // Only the wanted rows go through the head: each row's result does not depend on the others.
+    std::vector<float> Xsel;
+    const size_t stride = static_cast<size_t>(hc) * d;
+    int row = 0, kept = 0;
+    for (const StepSequence& s : seqs) {
+      const int len = static_cast<int>(s.tokens.size());
+      for (int i = s.last_logits_only ? len - 1 : 0; i < len; ++i, ++kept) {
+        Xsel.insert(Xsel.end(), X.begin() + static_cast<ptrdiff_t>((row + i) * stride),
+                    X.begin() + static_cast<ptrdiff_t>((row + i + 1) * stride));
+      }
+      row += len;
+    }
+    head(p_.hc_head, p_.norm, Xsel, kept, logits, nullptr);
+  } else {
+    head(p_.hc_head, p_.norm, X, n, logits, trace);
+  }
   for (const StepSequence& s : seqs) s.state->pos += static_cast<int64_t>(s.tokens.size());
 }
 

@@ -28,6 +28,9 @@ struct ForwardTrace {
 struct StepSequence {
   SequenceState* state;
   std::span<const int32_t> tokens;
+  // Logits of the chunk's last token only (the one a sampler needs); the rest of a prefill chunk skips
+  // the head, which at a 129k vocabulary costs more than the layers.
+  bool last_logits_only = false;
 };
 
 class Model {
@@ -40,7 +43,8 @@ class Model {
 
   // Tokens at positions [state.pos, state.pos + n); logits [n, vocab] for every position.
   void forward(SequenceState& state, std::span<const int32_t> tokens, float* logits, ForwardTrace* trace) const;
-  // Several sequences in one step; logits [total rows, vocab]. Each row's numbers are the same bits as
+  // Several sequences in one step; logits [rows wanted, vocab]: every token's row, or only the last one
+  // for sequences that ask so (ignored when a trace is taken). Each row's numbers are the same bits as
   // when its sequence runs alone.
   void forward_step(std::span<const StepSequence> seqs, float* logits, ForwardTrace* trace) const;
 

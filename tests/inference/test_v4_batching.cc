@@ -122,3 +122,26 @@ TEST_CASE("forward refuses out-of-vocabulary ids and a sequence twice in one ste
   std::vector<float> two(2 * m.config().vocab_size);
   CHECK_FALSE(m.forward_batch(twice, two));
 }
+
+TEST_CASE("asking for last-token logits only gives those rows' exact bits", "[v4][batch]") {
+  const Model& m = mnemo::test::tiny_model();
+  const int64_t V = m.config().vocab_size;
+  auto all = mnemo::test::tiny_tokens("sequence_337");
+  std::vector<TokenId> a_prompt(all.begin(), all.begin() + 40), b_prompt(all.begin() + 50, all.begin() + 57);
+  Sequence a_full = m.new_sequence(), b_full = m.new_sequence();
+  std::vector<float> full((a_prompt.size() + b_prompt.size()) * V);
+  std::vector<SequenceChunk> chunks{{&a_full, a_prompt}, {&b_full, b_prompt}};
+  REQUIRE(m.forward_batch(chunks, full));
+  Sequence a_last = m.new_sequence(), b_last = m.new_sequence();
+  std::vector<float> last(2 * V);
+  std::vector<SequenceChunk> last_chunks{{&a_last, a_prompt, true}, {&b_last, b_prompt, true}};
+  REQUIRE(m.forward_batch(last_chunks, last));
+  CHECK(std::memcmp(last.data(), full.data() + (a_prompt.size() - 1) * V, V * sizeof(float)) == 0);
+  CHECK(std::memcmp(last.data() + V, full.data() + (a_prompt.size() + b_prompt.size() - 1) * V, V * sizeof(float)) == 0);
+  // The sequences' states are the same either way: the next token decodes identically.
+  TokenId t = all[100];
+  std::vector<float> x(V), y(V);
+  REQUIRE(m.forward(a_full, std::span<const TokenId>(&t, 1), x));
+  REQUIRE(m.forward(a_last, std::span<const TokenId>(&t, 1), y));
+  CHECK(std::memcmp(x.data(), y.data(), V * sizeof(float)) == 0);
+}

@@ -58,6 +58,8 @@ struct ModelOptions {
 struct SequenceChunk {
   Sequence* sequence;
   std::span<const TokenId> tokens;
+  // Only the last token's logits (what sampling needs): a prefill chunk then skips the head for the rest.
+  bool last_logits_only = false;
 };
 
 class Model {
@@ -75,8 +77,9 @@ class Model {
   // Runs tokens at positions [seq.position(), + n) and writes logits [n, vocab_size] for each of them.
   Status forward(Sequence& seq, std::span<const TokenId> tokens, std::span<float> logits,
                  ForwardOutputs* outputs = nullptr) const;
-  // Several sequences in one step (continuous batching): logits rows follow the chunks in order. Each
-  // sequence's logits are bit-identical to running it alone.
+  // Several sequences in one step (continuous batching): logits rows follow the chunks in order, one per
+  // token, or one per chunk with last_logits_only. Each sequence's logits are bit-identical to running
+  // it alone.
   Status forward_batch(std::span<const SequenceChunk> chunks, std::span<float> logits) const;
   // The MTP block at positions [mtp_seq.position(), + n): streams [n, hc_mult, hidden] are the main
   // model's final streams there and next_tokens the tokens one position later.
