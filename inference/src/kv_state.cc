@@ -215,6 +215,9 @@ Result<std::string> write_kv_tail(const Model& model, const KvTailData& data) {
 }
 
 Result<KvExport> Model::export_state(const Sequence& seq, int64_t from, int64_t segment_span) const {
+  if (seq.impl_->state.owner != impl_->model.get() || seq.impl_->state.mtp) {
+    return Status::invalid_argument("export_state: the sequence belongs to another model or is an MTP cache");
+  }
   const v4::SequenceState& st = seq.impl_->state;
   if (from < 0 || from > st.pos || (from % kKvSegmentAlign != 0 && from != st.pos)) {
     return Status::invalid_argument("export from token " + std::to_string(from) + ": must be a multiple of " +

@@ -132,6 +132,17 @@ Sequence Model::new_mtp_sequence() const {
 
 namespace {
 
+// A sequence made by another model, or the MTP block's cache used for the main model (or the reverse),
+// has state of other shapes: refused before any kernel reads it.
+Status check_owner(const v4::Model& model, const v4::SequenceState& st, bool mtp) {
+  if (st.owner != &model) return Status::invalid_argument("the sequence belongs to another model");
+  if (st.mtp != mtp) {
+    return Status::invalid_argument(mtp ? "the MTP block needs a sequence from new_mtp_sequence()"
+                                        : "an MTP sequence cannot run through the main model");
+  }
+  return Status::ok();
+}
+
 Status check_tokens(const ModelConfig& c, int64_t pos, std::span<const TokenId> tokens, size_t logits_size) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
@@ -154,6 +165,7 @@ Status check_tokens(const ModelConfig& c, int64_t pos, std::span<const TokenId> 
 Status Model::forward(Sequence& seq, std::span<const TokenId> tokens, std::span<float> logits,
                       ForwardOutputs* outputs) const {
   if (tokens.empty()) return Status::ok();
+  MNEMO_RETURN_IF_ERROR(check_owner(*impl_->model, seq.impl_->state, false));
   MNEMO_RETURN_IF_ERROR(check_tokens(impl_->config, seq.position(), tokens, logits.size()));
   v4::ForwardTrace trace;
   if (outputs) trace.want_layers = outputs->keep_layers;
@@ -175,6 +187,8 @@ Status Model::forward_batch(std::span<const SequenceChunk> chunks, std::span<flo
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SequenceChunk& c = chunks[i];
     if (!c.sequence) return Status::invalid_argument("chunk " + std::to_string(i) + " has no sequence");
+    MNEMO_RETURN_IF_ERROR(check_owner(*impl_->model, c.sequence->impl_->state, false)
+                              .with_context("chunk " + std::to_string(i)));
     for (size_t j = 0; j < i; ++j) {
       if (chunks[j].sequence == c.sequence) {
         return Status::invalid_argument("sequence of chunk " + std::to_string(i) + " appears twice in one step");
@@ -199,6 +213,7 @@ Status Model::mtp_forward(Sequence& mtp_seq, std::span<const float> streams, std
   const ModelConfig& c = impl_->config;
   if (c.num_nextn_predict_layers < 1) return Status::invalid_argument("this model has no MTP block");
   if (next_tokens.empty()) return Status::ok();
+  MNEMO_RETURN_IF_ERROR(check_owner(*impl_->model, mtp_seq.impl_->state, true));
   MNEMO_RETURN_IF_ERROR(check_tokens(c, mtp_seq.position(), next_tokens, logits.size()));
   if (streams.size() < next_tokens.size() * static_cast<size_t>(c.hc_mult * c.hidden_size)) {
     return Status::invalid_argument("streams buffer is smaller than n_tokens * hc_mult * hidden_size");

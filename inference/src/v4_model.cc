@@ -16,12 +16,15 @@ Model::Model(Dims dims, ModelParams params)
 SequenceState Model::new_sequence() const {
   SequenceState s;
   s.layers.resize(static_cast<size_t>(dims_.n_layers));
+  s.owner = this;
   return s;
 }
 
 SequenceState Model::new_mtp_sequence() const {
   SequenceState s;
   s.layers.resize(1);
+  s.owner = this;
+  s.mtp = true;
   return s;
 }
 

@@ -22,6 +22,8 @@ struct LayerState {
 struct SequenceState {
   int64_t pos = 0;  // tokens processed so far
   std::vector<LayerState> layers;
+  const void* owner = nullptr;  // the Model that made it: state is only valid for that model
+  bool mtp = false;             // the MTP block's own cache
 };
 
 }  // namespace mnemo::inference::v4

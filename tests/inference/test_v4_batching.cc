@@ -1,5 +1,6 @@
 // Batch invariance and chunking: a sequence's numbers never depend on what else runs or how its
 // prefill is split (DESIGN.md, Determinism).
+#include <mnemo/inference/kv_state.h>
 #include <mnemo/inference/model.h>
 
 #include <algorithm>
@@ -144,4 +145,21 @@ TEST_CASE("asking for last-token logits only gives those rows' exact bits", "[v4
   REQUIRE(m.forward(a_full, std::span<const TokenId>(&t, 1), x));
   REQUIRE(m.forward(a_last, std::span<const TokenId>(&t, 1), y));
   CHECK(std::memcmp(x.data(), y.data(), V * sizeof(float)) == 0);
+}
+
+TEST_CASE("a sequence of another model or the MTP cache is refused, not read out of bounds", "[v4][batch]") {
+  const Model& m = mnemo::test::tiny_model();
+  const Model& other = mnemo::test::tiny_model(mnemo::inference::Precision::kServing);
+  std::vector<float> logits(m.config().vocab_size);
+  TokenId t = 5;
+  Sequence foreign = other.new_sequence();
+  auto s = m.forward(foreign, std::span<const TokenId>(&t, 1), logits);
+  REQUIRE_FALSE(s);
+  CHECK(s.message() == "the sequence belongs to another model");
+  Sequence mtp = m.new_mtp_sequence();
+  CHECK_FALSE(m.forward(mtp, std::span<const TokenId>(&t, 1), logits));
+  CHECK_FALSE(m.export_state(foreign, 0));
+  Sequence main_seq = m.new_sequence();
+  std::vector<float> streams(static_cast<size_t>(m.config().hc_mult * m.config().hidden_size));
+  CHECK_FALSE(m.mtp_forward(main_seq, streams, std::span<const TokenId>(&t, 1), logits));
 }
