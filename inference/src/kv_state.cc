@@ -3,7 +3,7 @@
 // typed reading and writing of those blobs that at-rest codecs use.
 #include <mnemo/inference/kv_state.h>
 
-#include "kv_blob.h"
+#include <mnemo/base/binary.h>
 #include "model_impl.h"
 
 namespace mnemo::inference {
@@ -13,23 +13,23 @@ constexpr uint32_t kSegmentMagic = 0x534B4E4D;  // "MNKS"
 constexpr uint32_t kTailMagic = 0x544B4E4D;     // "MNKT"
 constexpr uint64_t kMaxFloats = uint64_t{1} << 34;
 
-void put_header(BlobWriter& w, uint32_t magic, const Model& m) {
+void put_header(BinaryWriter& w, uint32_t magic, const Model& m) {
   w.put(magic);
   w.put(kKvFormatVersion);
-  w.put_bytes(m.fingerprint());  // 64 hex chars
+  w.put_raw(m.fingerprint());  // 64 hex chars
   w.put(static_cast<uint8_t>(m.precision()));
 }
 
-Status check_header(BlobReader& r, uint32_t magic, const Model& m, const std::string& what) {
+Status check_header(BinaryReader& r, uint32_t magic, const Model& m, const std::string& what) {
   uint32_t got_magic = 0, version = 0;
-  std::string fingerprint;
+  std::string_view fingerprint;
   uint8_t precision = 0;
   if (!r.get(got_magic) || got_magic != magic) return Status::corruption(what + ": not a mnemo KV blob");
   if (!r.get(version) || version != kKvFormatVersion) {
     return Status::unsupported(what + ": KV format version " + std::to_string(version) +
                                ", this build reads version " + std::to_string(kKvFormatVersion));
   }
-  if (!r.get_bytes(m.fingerprint().size(), fingerprint) || !r.get(precision)) {
+  if (!r.get_raw(m.fingerprint().size(), fingerprint) || !r.get(precision)) {
     return Status::corruption(what + ": truncated header");
   }
   // Precision first: the fingerprint covers it too, and this names the actual difference.
@@ -39,7 +39,7 @@ Status check_header(BlobReader& r, uint32_t magic, const Model& m, const std::st
                                     " precision, this engine runs " + std::string(precision_name(m.precision())));
   }
   if (fingerprint != m.fingerprint()) {
-    return Status::invalid_argument(what + ": KV state of another model (fingerprint " + fingerprint.substr(0, 12) +
+    return Status::invalid_argument(what + ": KV state of another model (fingerprint " + std::string(fingerprint.substr(0, 12)) +
                                     "..., this model " + m.fingerprint().substr(0, 12) + "...)");
   }
   return Status::ok();
@@ -57,7 +57,7 @@ std::vector<float> slice(const std::vector<float>& v, size_t width, std::pair<si
 
 std::string export_segment(const Model& model, const v4::Dims& dims, const v4::SequenceState& st, int64_t from,
                            int64_t to) {
-  BlobWriter w;
+  BinaryWriter w;
   put_header(w, kSegmentMagic, model);
   w.put(from);
   w.put(to);
@@ -70,14 +70,14 @@ std::string export_segment(const Model& model, const v4::Dims& dims, const v4::S
   return w.take();
 }
 
-void put_carry(BlobWriter& w, const KvCarry& c) {
+void put_carry(BinaryWriter& w, const KvCarry& c) {
   w.put_floats(c.kv);
   w.put_floats(c.score);
   w.put_floats(c.prev_kv);
   w.put_floats(c.prev_score);
 }
 
-bool get_carry(BlobReader& r, KvCarry& c) {
+bool get_carry(BinaryReader& r, KvCarry& c) {
   return r.get_floats(c.kv, kMaxFloats) && r.get_floats(c.score, kMaxFloats) && r.get_floats(c.prev_kv, kMaxFloats) &&
          r.get_floats(c.prev_score, kMaxFloats);
 }
@@ -121,7 +121,7 @@ Status check_segment_layer(const ModelConfig& config, int layer, int64_t from, i
 
 Result<KvSegmentData> read_segment(const Model& model, std::string_view blob, const std::string& what) {
   const ModelConfig& config = model.config();
-  BlobReader r(blob);
+  BinaryReader r(blob);
   MNEMO_RETURN_IF_ERROR(check_header(r, kSegmentMagic, model, what));
   KvSegmentData out;
   if (!r.get(out.from) || !r.get(out.to)) return Status::corruption(what + ": truncated");
@@ -144,12 +144,12 @@ Result<KvSegmentData> read_segment(const Model& model, std::string_view blob, co
 }  // namespace
 
 Result<KvSegmentRange> kv_segment_range(std::string_view segment) {
-  BlobReader r(segment);
+  BinaryReader r(segment);
   uint32_t magic = 0, version = 0;
-  std::string fingerprint;
+  std::string_view fingerprint;
   uint8_t precision;
   KvSegmentRange range;
-  if (!r.get(magic) || magic != kSegmentMagic || !r.get(version) || !r.get_bytes(64, fingerprint) ||
+  if (!r.get(magic) || magic != kSegmentMagic || !r.get(version) || !r.get_raw(64, fingerprint) ||
       !r.get(precision) || !r.get(range.from) || !r.get(range.to)) {
     return Status::corruption("not a mnemo KV segment");
   }
@@ -162,7 +162,7 @@ Result<KvSegmentData> read_kv_segment(const Model& model, std::string_view segme
 
 Result<KvTailData> read_kv_tail(const Model& model, std::string_view tail) {
   const ModelConfig& config = model.config();
-  BlobReader r(tail);
+  BinaryReader r(tail);
   MNEMO_RETURN_IF_ERROR(check_header(r, kTailMagic, model, "KV tail"));
   KvTailData out;
   if (!r.get(out.position) || out.position < 0 || out.position > config.max_position_embeddings) {
@@ -185,7 +185,7 @@ Result<std::string> write_kv_segment(const Model& model, const KvSegmentData& da
   if (data.from < 0 || data.to < data.from || data.layers.size() != static_cast<size_t>(config.num_hidden_layers)) {
     return Status::invalid_argument("KV segment: bad token range or layer count");
   }
-  BlobWriter w;
+  BinaryWriter w;
   put_header(w, kSegmentMagic, model);
   w.put(data.from);
   w.put(data.to);
@@ -202,7 +202,7 @@ Result<std::string> write_kv_tail(const Model& model, const KvTailData& data) {
   if (data.layers.size() != static_cast<size_t>(config.num_hidden_layers)) {
     return Status::invalid_argument("KV tail: wrong layer count");
   }
-  BlobWriter w;
+  BinaryWriter w;
   put_header(w, kTailMagic, model);
   w.put(data.position);
   for (int l = 0; l < config.num_hidden_layers; ++l) {
@@ -237,7 +237,7 @@ Result<KvExport> Model::export_state(const Sequence& seq, int64_t from, int64_t 
     at = to;
   }
   const v4::Dims& dims = impl_->model->dims();
-  BlobWriter w;
+  BinaryWriter w;
   put_header(w, kTailMagic, *this);
   w.put(st.pos);
   for (int l = 0; l < dims.n_layers; ++l) {

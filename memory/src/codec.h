@@ -1,71 +1,13 @@
 #pragma once
-// Binary encoding of the store's keys and values: little-endian fields, length-prefixed strings,
-// and big-endian integers inside keys so that RocksDB's byte order is numeric order.
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <string_view>
+// Binary encoding of the store's keys and values (base/binary.h): little-endian fields,
+// length-prefixed strings, and big-endian integers inside keys so that RocksDB's byte order is numeric.
+#include <mnemo/base/binary.h>
 
 namespace mnemo::memory {
 
-class Writer {
- public:
-  template <typename T>
-  Writer& put(T v) {
-    out_.append(reinterpret_cast<const char*>(&v), sizeof v);
-    return *this;
-  }
-  Writer& put_raw(std::string_view s) {
-    out_.append(s);
-    return *this;
-  }
-  Writer& put_string(std::string_view s) {
-    put<uint64_t>(s.size());
-    return put_raw(s);
-  }
-  std::string& str() { return out_; }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  template <typename T>
-  bool get(T& v) {
-    if (in_.size() - at_ < sizeof v) return false;
-    std::memcpy(&v, in_.data() + at_, sizeof v);
-    at_ += sizeof v;
-    return true;
-  }
-  bool get_raw(size_t n, std::string_view& out) {
-    if (in_.size() - at_ < n) return false;
-    out = in_.substr(at_, n);
-    at_ += n;
-    return true;
-  }
-  bool get_string(std::string_view& out) {
-    uint64_t n = 0;
-    return get(n) && n <= in_.size() && get_raw(static_cast<size_t>(n), out);
-  }
-  size_t offset() const { return at_; }
-  bool done() const { return at_ == in_.size(); }
-
- private:
-  std::string_view in_;
-  size_t at_ = 0;
-};
-
-inline void put_be64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-inline uint64_t get_be64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
-  return v;
-}
+using Writer = BinaryWriter;
+using Reader = BinaryReader;
+using mnemo::get_be64;
+using mnemo::put_be64;
 
 }  // namespace mnemo::memory
