@@ -55,6 +55,7 @@ inline void set_schema(const std::string& dir, uint64_t version) {
 }  // namespace mnemo::test
 
 #include <mnemo/inference/model.h>
+#include <mnemo/memory/store.h>
 
 #include <cstring>
 #include <span>
@@ -63,6 +64,14 @@ inline void set_schema(const std::string& dir, uint64_t version) {
 #include "support/tiny_model.h"
 
 namespace mnemo::test {
+
+// Store options with small chunks and prefix tails, so tests of a few hundred tokens cross boundaries.
+inline memory::StoreOptions small_chunks() {
+  memory::StoreOptions o;
+  o.chunk_tokens = 128;
+  o.prefix_tail_every = 256;
+  return o;
+}
 
 // n token ids: golden-tiny's sequence_337, then a fixed pseudo-random continuation inside its
 // vocabulary.

@@ -9,15 +9,9 @@
 using namespace mnemo;
 using namespace mnemo::memory;
 using inference::TokenId;
+using test::small_chunks;
 
 namespace {
-
-StoreOptions small_chunks() {
-  StoreOptions o;
-  o.chunk_tokens = 128;
-  o.prefix_tail_every = 256;
-  return o;
-}
 
 std::vector<TokenId> joined(const std::vector<TokenId>& head, size_t keep,
                             const std::vector<TokenId>& rest) {

@@ -8,15 +8,9 @@
 using namespace mnemo;
 using namespace mnemo::memory;
 using inference::TokenId;
+using test::small_chunks;
 
 namespace {
-
-StoreOptions small_chunks() {
-  StoreOptions o;
-  o.chunk_tokens = 128;
-  o.prefix_tail_every = 256;
-  return o;
-}
 
 // Commits a step with a snapshot of `seq` whose token ids are tokens[0, position).
 StepCommit commit(Store& s, const std::string& session, const inference::Sequence& seq,
