@@ -1,0 +1,111 @@
+#pragma once
+// A job specification: the YAML file `mnemo run` executes (schema in docs/jobs.md). Parsing validates
+// everything up front so that a bad job fails before any model is loaded, with file:line:col: field.
+#include <mnemo/base/status.h>
+#include <mnemo/inference/model.h>
+#include <mnemo/sandbox/policy.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mnemo::agent {
+
+enum class ModelKind { kEmbedded, kRemote };
+
+struct EmbeddedModelSpec {
+  std::string dir;  // empty: the default embedded model (MNEMO_HOME/models/tiny)
+  inference::Precision precision = inference::Precision::kF32;
+};
+
+struct RemoteModelSpec {
+  std::string base_url;     // an OpenAI-compatible endpoint, e.g. https://api.deepseek.com
+  std::string model;        // the model name the endpoint expects
+  std::string api_key_env;  // the environment variable holding the key (never the key itself)
+};
+
+struct ModelSpec {
+  ModelKind kind = ModelKind::kEmbedded;
+  EmbeddedModelSpec embedded;  // meaningful when kind == kEmbedded
+  RemoteModelSpec remote;      // meaningful when kind == kRemote
+};
+
+struct InputSpec {
+  std::optional<std::string> default_value;  // none: the input must be given (--input NAME=VALUE)
+  std::string description;
+};
+
+enum class Approval { kNever, kAlways };
+
+struct ToolSpec {
+  std::string name;
+  Approval approval = Approval::kNever;
+};
+
+enum class ToolChoiceKind { kAuto, kRequired, kNone, kTool };
+
+struct ToolChoice {
+  ToolChoiceKind kind = ToolChoiceKind::kAuto;
+  std::string tool;  // the forced tool when kind == kTool
+};
+
+struct SandboxSpec {
+  sandbox::SandboxMode mode = sandbox::SandboxMode::kIsolated;
+  uint64_t memory_bytes = 512ull << 20;
+  std::chrono::seconds cpu{60};
+  uint32_t pids = 256;
+  std::chrono::milliseconds timeout{60000};  // wall clock of one sandboxed command
+};
+
+struct LimitsSpec {
+  uint32_t max_steps = 50;      // model turns before the job stops on its step limit
+  uint64_t max_tokens = 32768;  // generated tokens over the whole job
+  std::chrono::milliseconds timeout{30 * 60 * 1000};  // wall clock of the whole job
+  std::chrono::milliseconds tool_timeout{60000};      // one tool call
+};
+
+struct SamplingSpec {
+  float temperature = 0.0f;  // 0: greedy
+  float top_p = 1.0f;
+  std::optional<uint64_t> seed;  // none: a fresh seed per job (recorded, so resume stays exact)
+};
+
+struct DurabilitySpec {
+  uint32_t snapshot_every = 1;  // commit a KV snapshot every N steps; 1 = every step
+};
+
+struct JobSpec {
+  std::string name;
+  ModelSpec model;
+  std::string instructions;  // the system prompt
+  std::string input;         // the user message template, with {{inputs.NAME}} placeholders
+  std::map<std::string, InputSpec> inputs;
+  std::vector<ToolSpec> tools;
+  ToolChoice tool_choice;
+  SandboxSpec sandbox;
+  LimitsSpec limits;
+  SamplingSpec sampling;
+  DurabilitySpec durability;
+
+  const ToolSpec* find_tool(std::string_view tool_name) const;
+};
+
+// Parses a job from YAML text; file_name only labels errors ("jobs/fix.yaml:12:5: limits.max_steps must
+// be a positive integer"). Unknown fields, wrong types and inconsistent values are all errors.
+Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file_name);
+
+// Reads and parses a job file; errors are labelled with path.
+Result<JobSpec> load_job_spec(const std::string& path);
+
+// Fills the input template's {{inputs.NAME}} placeholders from inputs, else from the defaults. An input
+// name the job does not declare, or a declared input with neither a value nor a default, is an error.
+Result<std::string> render_input(const JobSpec& spec, const std::map<std::string, std::string>& inputs);
+
+std::string_view tool_choice_name(ToolChoiceKind kind);
+std::string_view approval_name(Approval approval);
+
+}  // namespace mnemo::agent
