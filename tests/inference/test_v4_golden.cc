@@ -87,10 +87,7 @@ TEST_CASE("fp32 token-by-token decode matches the reference logits", "[v4][golde
   auto seq = m.new_sequence();
   std::vector<float> logits(prefill.size() * vocab);
   REQUIRE(m.forward(seq, prefill, logits));
-  std::vector<float> got(steps.size() * vocab);
-  for (size_t i = 0; i < steps.size(); ++i) {
-    REQUIRE(m.forward(seq, std::span<const TokenId>(&steps[i], 1), std::span<float>(&got[i * vocab], vocab)));
-  }
+  std::vector<float> got = mnemo::test::decode_steps(m, seq, steps);
   Diff diff = compare_rows(got.data(), load_npy(tiny_dir() + "/decode_logits.npy"), 300);
   INFO("max |dlogit| " << diff.max_abs);
   CHECK(diff.max_abs <= 1e-3f);
@@ -192,11 +189,9 @@ TEST_CASE("serving precision (FP8 KV, FP4 indexer) matches the reference's round
   auto pre = mnemo::test::tiny_tokens("decode_b_prefill_tokens");
   auto steps = mnemo::test::tiny_tokens("decode_b_step_tokens");
   auto dseq = m.new_sequence();
-  std::vector<float> tmp(pre.size() * vocab), got(steps.size() * vocab);
+  std::vector<float> tmp(pre.size() * vocab);
   REQUIRE(m.forward(dseq, pre, tmp));
-  for (size_t i = 0; i < steps.size(); ++i) {
-    REQUIRE(m.forward(dseq, std::span<const TokenId>(&steps[i], 1), std::span<float>(&got[i * vocab], vocab)));
-  }
+  std::vector<float> got = mnemo::test::decode_steps(m, dseq, steps);
   auto want_decode = load_npy(tiny_dir() + "/serving_decode_logits.npy");
   Diff decode = compare_rows(got.data(), want_decode, 300);
   float decode_median = median_max_diff(got.data(), want_decode, 300);

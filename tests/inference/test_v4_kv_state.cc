@@ -12,20 +12,6 @@
 
 using namespace mnemo::inference;
 
-namespace {
-
-// Logits of decoding `steps` tokens one at a time.
-std::vector<float> decode(const Model& m, Sequence& seq, const std::vector<TokenId>& steps) {
-  const int64_t V = m.config().vocab_size;
-  std::vector<float> out(steps.size() * V);
-  for (size_t i = 0; i < steps.size(); ++i) {
-    REQUIRE(m.forward(seq, std::span<const TokenId>(&steps[i], 1), std::span<float>(&out[i * V], V)));
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("a sequence rebuilt from its exported state decodes bit-identically", "[v4][kv_state]") {
   const Model& m = mnemo::test::tiny_model();
   const int64_t V = m.config().vocab_size;
@@ -47,8 +33,8 @@ TEST_CASE("a sequence rebuilt from its exported state decodes bit-identically", 
       Sequence reference = m.new_sequence();
       std::vector<float> ref_logits(prompt.size() * V);
       REQUIRE(m.forward(reference, prompt, ref_logits));
-      auto want = decode(m, reference, steps);
-      auto got = decode(m, *rebuilt, steps);
+      auto want = mnemo::test::decode_steps(m, reference, steps);
+      auto got = mnemo::test::decode_steps(m, *rebuilt, steps);
       INFO("position " << p << ", span " << span);
       CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
     }
@@ -76,8 +62,8 @@ TEST_CASE("segments are addressed by token range and exported incrementally", "[
   auto rebuilt = m.import_state(segments, later->tail);
   REQUIRE(rebuilt);
   std::vector<TokenId> steps(all.begin() + 300, all.end());
-  auto got = decode(m, *rebuilt, steps);
-  auto want = decode(m, seq, steps);
+  auto got = mnemo::test::decode_steps(m, *rebuilt, steps);
+  auto want = mnemo::test::decode_steps(m, seq, steps);
   CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
   CHECK_FALSE(m.export_state(seq, 100));  // not on a segment boundary
 }

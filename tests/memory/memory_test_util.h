@@ -95,16 +95,6 @@ inline std::vector<float> run(const inference::Model& m, inference::Sequence& se
 }
 
 // Logits of decoding tokens one at a time.
-inline std::vector<float> decode(const inference::Model& m, inference::Sequence& seq,
-                                 std::span<const inference::TokenId> tokens) {
-  const size_t V = static_cast<size_t>(m.config().vocab_size);
-  std::vector<float> out(tokens.size() * V);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    REQUIRE(m.forward(seq, tokens.subspan(i, 1), std::span<float>(out.data() + i * V, V)));
-  }
-  return out;
-}
-
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }

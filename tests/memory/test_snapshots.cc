@@ -53,7 +53,7 @@ TEST_CASE("a restored session decodes the same tokens as an uninterrupted one",
     CHECK(restored->tokens == std::vector<TokenId>(tokens.begin(), tokens.begin() + p));
     auto steps = all.subspan(static_cast<size_t>(p), 20);
     CHECK(
-        test::same_bits(test::decode(m, restored->sequence, steps), test::decode(m, live, steps)));
+        test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, live, steps)));
     auto events = (*store)->read_events(id);
     REQUIRE(events);
     CHECK(events->back().type == "step.committed");
@@ -87,7 +87,7 @@ TEST_CASE("a snapshot after a step writes only the new chunks and the new tail",
   auto restored = s.restore(m, "a");
   REQUIRE(restored);
   auto steps = all.subspan(400, 20);
-  CHECK(test::same_bits(test::decode(m, restored->sequence, steps), test::decode(m, live, steps)));
+  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, live, steps)));
 }
 
 TEST_CASE("identical prefixes of one tenant are stored once, other tenants never share",

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,17 @@ inline std::vector<inference::TokenId> tiny_tokens(const char* key) {
     int64_t v = 0;
     REQUIRE(!e.get(v));
     out.push_back(static_cast<inference::TokenId>(v));
+  }
+  return out;
+}
+
+// Logits of decoding `steps` one token at a time, [steps.size(), vocab].
+inline std::vector<float> decode_steps(const inference::Model& m, inference::Sequence& seq,
+                                       std::span<const inference::TokenId> steps) {
+  const size_t V = static_cast<size_t>(m.config().vocab_size);
+  std::vector<float> out(steps.size() * V);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    REQUIRE(m.forward(seq, steps.subspan(i, 1), std::span<float>(out.data() + i * V, V)));
   }
   return out;
 }
