@@ -23,7 +23,8 @@ constexpr uint64_t kMaxCpuSeconds = 366ull * 24 * 3600;
 constexpr uint64_t kMaxSnapshotEvery = 1'000'000;
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
 bool is_identifier(std::string_view s, bool allow_dot) {
@@ -40,8 +41,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Walks a template: on_text gets literal runs, on_input each placeholder's input name. Every "{{" opens a
-// placeholder, so a typo such as {{input.x}} is an error rather than text sent to the model.
+// Walks a template: on_text gets literal runs, on_input each placeholder's input name. Every "{{"
+// opens a placeholder, so a typo such as {{input.x}} is an error rather than text sent to the
+// model.
 Status scan_template(std::string_view text, const std::function<void(std::string_view)>& on_text,
                      const std::function<Status(std::string_view)>& on_input) {
   size_t pos = 0;
@@ -54,8 +56,9 @@ Status scan_template(std::string_view text, const std::function<void(std::string
     on_text(text.substr(pos, open - pos));
     size_t close = text.find("}}", open + 2);
     if (close == std::string_view::npos) {
-      return Status::invalid_argument("has an unterminated placeholder " +
-                                      std::string(text.substr(open, std::min<size_t>(30, text.size() - open))));
+      return Status::invalid_argument(
+          "has an unterminated placeholder " +
+          std::string(text.substr(open, std::min<size_t>(30, text.size() - open))));
     }
     std::string_view inner = trim(text.substr(open + 2, close - open - 2));
     if (inner.substr(0, kPlaceholderPrefix.size()) != kPlaceholderPrefix ||
@@ -75,10 +78,12 @@ Status parse_model(const Source& src, const YAML::Node& node, ModelSpec& out) {
   const yaml::Field* embedded = fields->find("embedded");
   const yaml::Field* remote = fields->find("remote");
   if (embedded && remote) {
-    const yaml::Field* later = embedded->key.Mark().pos > remote->key.Mark().pos ? embedded : remote;
+    const yaml::Field* later =
+        embedded->key.Mark().pos > remote->key.Mark().pos ? embedded : remote;
     return error_at(src, later->key.Mark(), "model must be either embedded or remote, not both");
   }
-  if (!embedded && !remote) return error_at(src, fields->mark(), "model must have embedded or remote");
+  if (!embedded && !remote)
+    return error_at(src, fields->mark(), "model must have embedded or remote");
   if (embedded) {
     out.kind = ModelKind::kEmbedded;
     // "embedded:" with nothing under it means the default model at its default precision.
@@ -91,10 +96,13 @@ Status parse_model(const Source& src, const YAML::Node& node, ModelSpec& out) {
       out.embedded.dir = *dir;
     }
     if (const yaml::Field* f = e->find("precision")) {
-      auto p = yaml::read_enum(src, f->value, "model.embedded.precision", {"fp32", "bf16", "serving"});
+      auto p =
+          yaml::read_enum(src, f->value, "model.embedded.precision", {"fp32", "bf16", "serving"});
       if (!p) return p.status();
       auto precision = inference::parse_precision(f->value.Scalar());
-      if (!precision) return error_at(src, f->value.Mark(), "model.embedded.precision: " + precision.status().message());
+      if (!precision)
+        return error_at(src, f->value.Mark(),
+                        "model.embedded.precision: " + precision.status().message());
       out.embedded.precision = *precision;
     }
     return Status::ok();
@@ -107,27 +115,31 @@ Status parse_model(const Source& src, const YAML::Node& node, ModelSpec& out) {
   auto url = yaml::read_string(src, base_url->value, "model.remote.base_url");
   if (!url) return url.status();
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-    return error_at(src, base_url->value.Mark(), "model.remote.base_url must start with http:// or https://");
+    return error_at(src, base_url->value.Mark(),
+                    "model.remote.base_url must start with http:// or https://");
   }
   out.remote.base_url = *url;
   const yaml::Field* model = r->find("model");
   if (!model) return error_at(src, r->mark(), "model.remote.model is required");
   auto name = yaml::read_string(src, model->value, "model.remote.model");
   if (!name) return name.status();
-  if (name->empty()) return error_at(src, model->value.Mark(), "model.remote.model must not be empty");
+  if (name->empty())
+    return error_at(src, model->value.Mark(), "model.remote.model must not be empty");
   out.remote.model = *name;
   if (const yaml::Field* f = r->find("api_key_env")) {
     auto env = yaml::read_string(src, f->value, "model.remote.api_key_env");
     if (!env) return env.status();
     if (!is_identifier(*env, false) || env->find('-') != std::string::npos) {
-      return error_at(src, f->value.Mark(), "model.remote.api_key_env must be an environment variable name");
+      return error_at(src, f->value.Mark(),
+                      "model.remote.api_key_env must be an environment variable name");
     }
     out.remote.api_key_env = *env;
   }
   return Status::ok();
 }
 
-Status parse_inputs(const Source& src, const YAML::Node& node, std::map<std::string, InputSpec>& out) {
+Status parse_inputs(const Source& src, const YAML::Node& node,
+                    std::map<std::string, InputSpec>& out) {
   if (!node.IsMap()) return error_at(src, node.Mark(), "inputs must be a mapping of input names");
   for (const auto& entry : node) {
     const YAML::Node& key = entry.first;
@@ -140,7 +152,7 @@ Status parse_inputs(const Source& src, const YAML::Node& node, std::map<std::str
     InputSpec spec;
     if (value.IsScalar()) {
       spec.default_value = value.Scalar();  // shorthand: "NAME: default"
-    } else if (!value.IsNull()) {         // null: required, no default
+    } else if (!value.IsNull()) {           // null: required, no default
       auto fields = Fields::read(src, value, field, {"default", "description"});
       if (!fields) return fields.status();
       if (const yaml::Field* f = fields->find("default")) {
@@ -159,6 +171,47 @@ Status parse_inputs(const Source& src, const YAML::Node& node, std::map<std::str
   return Status::ok();
 }
 
+// The fields of a job-defined command tool; description, parameters and idempotent need a command.
+Status parse_command_tool(const Source& src, const YAML::Node& item, const Fields& fields,
+                          const std::string& field, ToolSpec& tool) {
+  const yaml::Field* command = fields.find("command");
+  for (std::string_view key : {"description", "parameters", "idempotent"}) {
+    if (const yaml::Field* f = fields.find(key); f && !command) {
+      return error_at(src, f->key.Mark(),
+                      field + "." + std::string(key) + " is only for command tools (add " + field +
+                          ".command)");
+    }
+  }
+  if (!command) return Status::ok();
+  auto text = yaml::read_string(src, command->value, field + ".command");
+  if (!text) return text.status();
+  if (text->empty())
+    return error_at(src, command->value.Mark(), field + ".command must not be empty");
+  tool.command = *text;
+  if (const yaml::Field* f = fields.find("description")) {
+    auto d = yaml::read_string(src, f->value, field + ".description");
+    if (!d) return d.status();
+    tool.description = *d;
+  }
+  tool.parameters_json = R"({"type": "object", "properties": {}, "additionalProperties": false})";
+  if (const yaml::Field* f = fields.find("parameters")) {
+    if (!f->value.IsMap()) {
+      return error_at(src, f->value.Mark(),
+                      field + ".parameters must be a JSON schema written as a mapping");
+    }
+    auto json = yaml::to_json_text(src, f->value, field + ".parameters");
+    if (!json) return json.status();
+    tool.parameters_json = *json;
+  }
+  if (const yaml::Field* f = fields.find("idempotent")) {
+    auto b = yaml::read_bool(src, f->value, field + ".idempotent");
+    if (!b) return b.status();
+    tool.idempotent = *b;
+  }
+  (void)item;
+  return Status::ok();
+}
+
 Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSpec>& out) {
   if (!node.IsSequence()) return error_at(src, node.Mark(), "tools must be a list");
   std::map<std::string, size_t> seen;
@@ -168,7 +221,9 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
     ToolSpec tool;
     YAML::Node name_node = item;
     if (item.IsMap()) {
-      auto fields = Fields::read(src, item, field, {"name", "approval"});
+      auto fields =
+          Fields::read(src, item, field,
+                       {"name", "approval", "command", "description", "parameters", "idempotent"});
       if (!fields) return fields.status();
       const yaml::Field* name = fields->find("name");
       if (!name) return error_at(src, item.Mark(), field + ".name is required");
@@ -178,18 +233,22 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
         if (!a) return a.status();
         tool.approval = *a == 0 ? Approval::kNever : Approval::kAlways;
       }
+      MNEMO_RETURN_IF_ERROR(parse_command_tool(src, item, *fields, field, tool));
       field += ".name";
     } else if (!item.IsScalar()) {
-      return error_at(src, item.Mark(), field + " must be a tool name or a mapping with name and approval");
+      return error_at(src, item.Mark(),
+                      field + " must be a tool name or a mapping with name and approval");
     }
     auto name = yaml::read_string(src, name_node, field);
     if (!name) return name.status();
     if (!is_identifier(*name, false)) {
-      return error_at(src, name_node.Mark(), field + " must be a tool name (letters, digits, '_' or '-')");
+      return error_at(src, name_node.Mark(),
+                      field + " must be a tool name (letters, digits, '_' or '-')");
     }
     if (auto it = seen.find(*name); it != seen.end()) {
-      return error_at(src, name_node.Mark(),
-                      field + " duplicates tool " + *name + " (tools[" + std::to_string(it->second) + "])");
+      return error_at(
+          src, name_node.Mark(),
+          field + " duplicates tool " + *name + " (tools[" + std::to_string(it->second) + "])");
     }
     seen.emplace(*name, i);
     tool.name = *name;
@@ -198,8 +257,8 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
   return Status::ok();
 }
 
-Status parse_tool_choice(const Source& src, const YAML::Node& node, const std::vector<ToolSpec>& tools,
-                         ToolChoice& out) {
+Status parse_tool_choice(const Source& src, const YAML::Node& node,
+                         const std::vector<ToolSpec>& tools, ToolChoice& out) {
   auto value = yaml::read_string(src, node, "tool_choice");
   if (!value) return value.status();
   if (*value == "auto") {
@@ -207,7 +266,8 @@ Status parse_tool_choice(const Source& src, const YAML::Node& node, const std::v
   } else if (*value == "none") {
     out.kind = ToolChoiceKind::kNone;
   } else if (*value == "required") {
-    if (tools.empty()) return error_at(src, node.Mark(), "tool_choice required needs at least one tool in tools");
+    if (tools.empty())
+      return error_at(src, node.Mark(), "tool_choice required needs at least one tool in tools");
     out.kind = ToolChoiceKind::kRequired;
   } else {
     bool declared = false;
@@ -228,7 +288,8 @@ Status parse_tool_choice(const Source& src, const YAML::Node& node, const std::v
 }
 
 Status parse_sandbox(const Source& src, const YAML::Node& node, SandboxSpec& out) {
-  auto fields = Fields::read(src, node, "sandbox", {"mode", "memory", "cpu_seconds", "pids", "timeout"});
+  auto fields =
+      Fields::read(src, node, "sandbox", {"mode", "memory", "cpu_seconds", "pids", "timeout"});
   if (!fields) return fields.status();
   if (const yaml::Field* f = fields->find("mode")) {
     auto m = yaml::read_enum(src, f->value, "sandbox.mode", {"isolated", "none"});
@@ -259,7 +320,9 @@ Status parse_sandbox(const Source& src, const YAML::Node& node, SandboxSpec& out
 }
 
 Status parse_limits(const Source& src, const YAML::Node& node, LimitsSpec& out) {
-  auto fields = Fields::read(src, node, "limits", {"max_steps", "max_tokens", "timeout", "tool_timeout"});
+  auto fields =
+      Fields::read(src, node, "limits",
+                   {"max_steps", "max_tokens", "max_turn_tokens", "timeout", "tool_timeout"});
   if (!fields) return fields.status();
   if (const yaml::Field* f = fields->find("max_steps")) {
     auto v = yaml::read_positive_int(src, f->value, "limits.max_steps", kMaxSteps);
@@ -267,7 +330,8 @@ Status parse_limits(const Source& src, const YAML::Node& node, LimitsSpec& out) 
     out.max_steps = static_cast<uint32_t>(*v);
   }
   if (const yaml::Field* f = fields->find("max_tokens")) {
-    auto v = yaml::read_positive_int(src, f->value, "limits.max_tokens", std::numeric_limits<uint32_t>::max());
+    auto v = yaml::read_positive_int(src, f->value, "limits.max_tokens",
+                                     std::numeric_limits<uint32_t>::max());
     if (!v) return v.status();
     out.max_tokens = *v;
   }
@@ -275,6 +339,12 @@ Status parse_limits(const Source& src, const YAML::Node& node, LimitsSpec& out) 
     auto v = yaml::read_duration(src, f->value, "limits.timeout");
     if (!v) return v.status();
     out.timeout = *v;
+  }
+  if (const yaml::Field* f = fields->find("max_turn_tokens")) {
+    auto v = yaml::read_positive_int(src, f->value, "limits.max_turn_tokens",
+                                     std::numeric_limits<uint32_t>::max());
+    if (!v) return v.status();
+    out.max_turn_tokens = *v;
   }
   if (const yaml::Field* f = fields->find("tool_timeout")) {
     auto v = yaml::read_duration(src, f->value, "limits.tool_timeout");
@@ -290,13 +360,15 @@ Status parse_sampling(const Source& src, const YAML::Node& node, SamplingSpec& o
   if (const yaml::Field* f = fields->find("temperature")) {
     auto v = yaml::read_number(src, f->value, "sampling.temperature");
     if (!v) return v.status();
-    if (*v < 0 || *v > 100) return error_at(src, f->value.Mark(), "sampling.temperature must be between 0 and 100");
+    if (*v < 0 || *v > 100)
+      return error_at(src, f->value.Mark(), "sampling.temperature must be between 0 and 100");
     out.temperature = static_cast<float>(*v);
   }
   if (const yaml::Field* f = fields->find("top_p")) {
     auto v = yaml::read_number(src, f->value, "sampling.top_p");
     if (!v) return v.status();
-    if (!(*v > 0 && *v <= 1)) return error_at(src, f->value.Mark(), "sampling.top_p must be in (0, 1]");
+    if (!(*v > 0 && *v <= 1))
+      return error_at(src, f->value.Mark(), "sampling.top_p must be in (0, 1]");
     out.top_p = static_cast<float>(*v);
   }
   if (const yaml::Field* f = fields->find("seed")) {
@@ -314,8 +386,11 @@ Status parse_durability(const Source& src, const YAML::Node& node, DurabilitySpe
     if (f->value.IsScalar() && f->value.Scalar() == "step") {
       out.snapshot_every = 1;
     } else {
-      auto v = yaml::read_positive_int(src, f->value, "durability.snapshot_every", kMaxSnapshotEvery);
-      if (!v) return error_at(src, f->value.Mark(), "durability.snapshot_every must be step or a positive integer");
+      auto v =
+          yaml::read_positive_int(src, f->value, "durability.snapshot_every", kMaxSnapshotEvery);
+      if (!v)
+        return error_at(src, f->value.Mark(),
+                        "durability.snapshot_every must be step or a positive integer");
       out.snapshot_every = static_cast<uint32_t>(*v);
     }
   }
@@ -323,10 +398,13 @@ Status parse_durability(const Source& src, const YAML::Node& node, DurabilitySpe
 }
 
 Status parse_root(const Source& src, const YAML::Node& root, JobSpec& spec) {
-  if (root.IsNull()) return error_at(src, root.Mark(), "the job is empty (it needs at least name and input)");
-  if (!root.IsMap()) return error_at(src, root.Mark(), "a job must be a mapping of fields (name, input, ...)");
-  auto fields = Fields::read(src, root, "", {"name", "model", "instructions", "input", "inputs", "tools",
-                                                "tool_choice", "sandbox", "limits", "sampling", "durability"});
+  if (root.IsNull())
+    return error_at(src, root.Mark(), "the job is empty (it needs at least name and input)");
+  if (!root.IsMap())
+    return error_at(src, root.Mark(), "a job must be a mapping of fields (name, input, ...)");
+  auto fields = Fields::read(src, root, "",
+                             {"name", "model", "instructions", "input", "inputs", "tools",
+                              "tool_choice", "sandbox", "limits", "sampling", "durability"});
   if (!fields) return fields.status();
 
   const yaml::Field* name = fields->find("name");
@@ -338,13 +416,15 @@ Status parse_root(const Source& src, const YAML::Node& root, JobSpec& spec) {
   }
   spec.name = *name_value;
 
-  if (const yaml::Field* f = fields->find("model")) MNEMO_RETURN_IF_ERROR(parse_model(src, f->value, spec.model));
+  if (const yaml::Field* f = fields->find("model"))
+    MNEMO_RETURN_IF_ERROR(parse_model(src, f->value, spec.model));
   if (const yaml::Field* f = fields->find("instructions")) {
     auto v = yaml::read_string(src, f->value, "instructions");
     if (!v) return v.status();
     spec.instructions = *v;
   }
-  if (const yaml::Field* f = fields->find("inputs")) MNEMO_RETURN_IF_ERROR(parse_inputs(src, f->value, spec.inputs));
+  if (const yaml::Field* f = fields->find("inputs"))
+    MNEMO_RETURN_IF_ERROR(parse_inputs(src, f->value, spec.inputs));
   const yaml::Field* input = fields->find("input");
   if (input) {
     auto v = yaml::read_string(src, input->value, "input");
@@ -354,20 +434,26 @@ Status parse_root(const Source& src, const YAML::Node& root, JobSpec& spec) {
         spec.input, [](std::string_view) {},
         [&](std::string_view used) {
           if (spec.inputs.count(std::string(used))) return Status::ok();
-          return Status::invalid_argument("uses {{inputs." + std::string(used) + "}}, which inputs does not declare");
+          return Status::invalid_argument("uses {{inputs." + std::string(used) +
+                                          "}}, which inputs does not declare");
         });
     if (!st) return error_at(src, input->value.Mark(), "input " + st.message());
   }
   if (spec.input.empty() && spec.instructions.empty()) {
-    return error_at(src, input ? input->value.Mark() : fields->mark(), "input or instructions is required");
+    return error_at(src, input ? input->value.Mark() : fields->mark(),
+                    "input or instructions is required");
   }
-  if (const yaml::Field* f = fields->find("tools")) MNEMO_RETURN_IF_ERROR(parse_tools(src, f->value, spec.tools));
+  if (const yaml::Field* f = fields->find("tools"))
+    MNEMO_RETURN_IF_ERROR(parse_tools(src, f->value, spec.tools));
   if (const yaml::Field* f = fields->find("tool_choice")) {
     MNEMO_RETURN_IF_ERROR(parse_tool_choice(src, f->value, spec.tools, spec.tool_choice));
   }
-  if (const yaml::Field* f = fields->find("sandbox")) MNEMO_RETURN_IF_ERROR(parse_sandbox(src, f->value, spec.sandbox));
-  if (const yaml::Field* f = fields->find("limits")) MNEMO_RETURN_IF_ERROR(parse_limits(src, f->value, spec.limits));
-  if (const yaml::Field* f = fields->find("sampling")) MNEMO_RETURN_IF_ERROR(parse_sampling(src, f->value, spec.sampling));
+  if (const yaml::Field* f = fields->find("sandbox"))
+    MNEMO_RETURN_IF_ERROR(parse_sandbox(src, f->value, spec.sandbox));
+  if (const yaml::Field* f = fields->find("limits"))
+    MNEMO_RETURN_IF_ERROR(parse_limits(src, f->value, spec.limits));
+  if (const yaml::Field* f = fields->find("sampling"))
+    MNEMO_RETURN_IF_ERROR(parse_sampling(src, f->value, spec.sampling));
   if (const yaml::Field* f = fields->find("durability")) {
     MNEMO_RETURN_IF_ERROR(parse_durability(src, f->value, spec.durability));
   }
@@ -388,8 +474,11 @@ Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file
   // yaml-cpp reports through exceptions; they stop here so none leaves the library.
   try {
     std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    if (documents.empty()) return error_at(src, YAML::Mark::null_mark(), "the job is empty (it needs at least name and input)");
-    if (documents.size() > 1) return error_at(src, documents[1].Mark(), "a job file holds one YAML document");
+    if (documents.empty())
+      return error_at(src, YAML::Mark::null_mark(),
+                      "the job is empty (it needs at least name and input)");
+    if (documents.size() > 1)
+      return error_at(src, documents[1].Mark(), "a job file holds one YAML document");
     JobSpec spec;
     MNEMO_RETURN_IF_ERROR(parse_root(src, documents[0], spec));
     return spec;
@@ -406,7 +495,8 @@ Result<JobSpec> load_job_spec(const std::string& path) {
   return parse_job_spec(*text, path);
 }
 
-Result<std::string> render_input(const JobSpec& spec, const std::map<std::string, std::string>& inputs) {
+Result<std::string> render_input(const JobSpec& spec,
+                                 const std::map<std::string, std::string>& inputs) {
   std::string declared;
   for (const auto& [name, _] : spec.inputs) declared += (declared.empty() ? "" : ", ") + name;
   for (const auto& [name, _] : inputs) {
@@ -417,8 +507,8 @@ Result<std::string> render_input(const JobSpec& spec, const std::map<std::string
   }
   for (const auto& [name, input] : spec.inputs) {
     if (!inputs.count(name) && !input.default_value) {
-      return Status::invalid_argument("input " + name + " has no value and no default (give --input " + name +
-                                      "=VALUE)");
+      return Status::invalid_argument(
+          "input " + name + " has no value and no default (give --input " + name + "=VALUE)");
     }
   }
   std::string out;
@@ -444,10 +534,14 @@ Result<std::string> render_input(const JobSpec& spec, const std::map<std::string
 
 std::string_view tool_choice_name(ToolChoiceKind kind) {
   switch (kind) {
-    case ToolChoiceKind::kAuto: return "auto";
-    case ToolChoiceKind::kRequired: return "required";
-    case ToolChoiceKind::kNone: return "none";
-    case ToolChoiceKind::kTool: return "tool";
+    case ToolChoiceKind::kAuto:
+      return "auto";
+    case ToolChoiceKind::kRequired:
+      return "required";
+    case ToolChoiceKind::kNone:
+      return "none";
+    case ToolChoiceKind::kTool:
+      return "tool";
   }
   return "auto";
 }

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include <mnemo/base/json_text.h>
+
 namespace mnemo::agent::yaml {
 namespace {
 
@@ -74,7 +76,9 @@ Result<Fields> Fields::read(const Source& source, const YAML::Node& node, std::s
   fields.mark_ = node.Mark();
   for (const auto& entry : node) {
     const YAML::Node& key = entry.first;
-    if (!key.IsScalar()) return error_at(source, key.Mark(), "field names in " + std::string(path) + " must be strings");
+    if (!key.IsScalar())
+      return error_at(source, key.Mark(),
+                      "field names in " + std::string(path) + " must be strings");
     const std::string& name = key.Scalar();
     std::string full = join(path, name);
     if (std::find(known.begin(), known.end(), name) == known.end()) {
@@ -100,28 +104,33 @@ const Field* Fields::find(std::string_view key) const {
   return it == fields_.end() ? nullptr : &it->second;
 }
 
-Result<std::string> read_string(const Source& source, const YAML::Node& node, std::string_view field) {
-  if (!node.IsScalar()) return error_at(source, node.Mark(), std::string(field) + " must be a string");
+Result<std::string> read_string(const Source& source, const YAML::Node& node,
+                                std::string_view field) {
+  if (!node.IsScalar())
+    return error_at(source, node.Mark(), std::string(field) + " must be a string");
   return node.Scalar();
 }
 
-Result<uint64_t> read_positive_int(const Source& source, const YAML::Node& node, std::string_view field,
-                                   uint64_t max) {
+Result<uint64_t> read_positive_int(const Source& source, const YAML::Node& node,
+                                   std::string_view field, uint64_t max) {
   std::optional<uint64_t> value;
   if (is_plain_scalar(node)) value = parse_digits(node.Scalar());
   if (!value || *value == 0) {
     return error_at(source, node.Mark(), std::string(field) + " must be a positive integer");
   }
   if (*value > max) {
-    return error_at(source, node.Mark(), std::string(field) + " must be at most " + std::to_string(max));
+    return error_at(source, node.Mark(),
+                    std::string(field) + " must be at most " + std::to_string(max));
   }
   return *value;
 }
 
-Result<uint64_t> read_unsigned(const Source& source, const YAML::Node& node, std::string_view field) {
+Result<uint64_t> read_unsigned(const Source& source, const YAML::Node& node,
+                               std::string_view field) {
   std::optional<uint64_t> value;
   if (is_plain_scalar(node)) value = parse_digits(node.Scalar());
-  if (!value) return error_at(source, node.Mark(), std::string(field) + " must be a non-negative integer");
+  if (!value)
+    return error_at(source, node.Mark(), std::string(field) + " must be a non-negative integer");
   return *value;
 }
 
@@ -130,11 +139,84 @@ Result<double> read_number(const Source& source, const YAML::Node& node, std::st
     const std::string& text = node.Scalar();
     double value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (!text.empty() && ec == std::errc() && end == text.data() + text.size() && std::isfinite(value)) {
+    if (!text.empty() && ec == std::errc() && end == text.data() + text.size() &&
+        std::isfinite(value)) {
       return value;
     }
   }
   return error_at(source, node.Mark(), std::string(field) + " must be a number");
+}
+
+Result<bool> read_bool(const Source& source, const YAML::Node& node, std::string_view field) {
+  if (is_plain_scalar(node)) {
+    if (node.Scalar() == "true") return true;
+    if (node.Scalar() == "false") return false;
+  }
+  return error_at(source, node.Mark(), std::string(field) + " must be true or false");
+}
+
+namespace {
+
+Status append_json(const Source& source, const YAML::Node& node, const std::string& field,
+                   int depth, std::string& out) {
+  if (depth > 64) return error_at(source, node.Mark(), field + " is nested too deeply");
+  if (node.IsMap()) {
+    out += '{';
+    bool first = true;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar())
+        return error_at(source, kv.first.Mark(), field + " has a non-string key");
+      if (!first) out += ", ";
+      first = false;
+      json::append_string(out, kv.first.Scalar());
+      out += ": ";
+      MNEMO_RETURN_IF_ERROR(
+          append_json(source, kv.second, join(field, kv.first.Scalar()), depth + 1, out));
+    }
+    out += '}';
+  } else if (node.IsSequence()) {
+    out += '[';
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (i) out += ", ";
+      MNEMO_RETURN_IF_ERROR(
+          append_json(source, node[i], field + "[" + std::to_string(i) + "]", depth + 1, out));
+    }
+    out += ']';
+  } else if (node.IsNull()) {
+    out += "null";
+  } else if (node.IsScalar()) {
+    const std::string& text = node.Scalar();
+    if (is_plain_scalar(node)) {
+      if (text == "true" || text == "false" || text == "null") {
+        out += text;
+        return Status::ok();
+      }
+      double value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (!text.empty() && ec == std::errc() && end == text.data() + text.size() &&
+          std::isfinite(value)) {
+        if (parse_digits(text)) {
+          out += text;
+        } else {
+          out += json::python_float_repr(value);
+        }
+        return Status::ok();
+      }
+    }
+    json::append_string(out, text);
+  } else {
+    return error_at(source, node.Mark(), field + " is not a YAML value JSON can hold");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::string> to_json_text(const Source& source, const YAML::Node& node,
+                                 std::string_view field) {
+  std::string out;
+  MNEMO_RETURN_IF_ERROR(append_json(source, node, std::string(field), 0, out));
+  return out;
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -144,11 +226,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!value || *value == 0) return std::nullopt;
   std::string_view unit = text.substr(digits);
   uint64_t factor = 0;
-  if (unit == "ms") factor = 1;
-  else if (unit == "s") factor = 1000;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit == "s")
+    factor = 1000;
+  else if (unit == "m")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else
+    return std::nullopt;
   // A year is far beyond any sane job; the cap also keeps the multiplication from overflowing.
   constexpr uint64_t kMaxMs = 366ull * 24 * 3'600'000;
   if (*value > kMaxMs / factor) return std::nullopt;
@@ -162,12 +249,18 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   if (!value || *value == 0) return std::nullopt;
   std::string_view unit = text.substr(digits);
   int shift = 0;
-  if (unit.empty()) shift = 0;
-  else if (unit == "K") shift = 10;
-  else if (unit == "M") shift = 20;
-  else if (unit == "G") shift = 30;
-  else if (unit == "T") shift = 40;
-  else return std::nullopt;
+  if (unit.empty())
+    shift = 0;
+  else if (unit == "K")
+    shift = 10;
+  else if (unit == "M")
+    shift = 20;
+  else if (unit == "G")
+    shift = 30;
+  else if (unit == "T")
+    shift = 40;
+  else
+    return std::nullopt;
   if (*value > (std::numeric_limits<uint64_t>::max() >> shift)) return std::nullopt;
   return *value << shift;
 }
@@ -176,14 +269,17 @@ Result<std::chrono::milliseconds> read_duration(const Source& source, const YAML
                                                 std::string_view field) {
   std::optional<std::chrono::milliseconds> value;
   if (is_plain_scalar(node)) value = parse_duration(node.Scalar());
-  if (!value) return error_at(source, node.Mark(), std::string(field) + " must be a duration like 30s, 5m or 2h");
+  if (!value)
+    return error_at(source, node.Mark(),
+                    std::string(field) + " must be a duration like 30s, 5m or 2h");
   return *value;
 }
 
 Result<uint64_t> read_size(const Source& source, const YAML::Node& node, std::string_view field) {
   std::optional<uint64_t> value;
   if (is_plain_scalar(node)) value = parse_size(node.Scalar());
-  if (!value) return error_at(source, node.Mark(), std::string(field) + " must be a size like 256M or 1G");
+  if (!value)
+    return error_at(source, node.Mark(), std::string(field) + " must be a size like 256M or 1G");
   return *value;
 }
 

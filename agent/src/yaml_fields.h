@@ -1,6 +1,6 @@
 #pragma once
-// Strict typed reads of yaml-cpp nodes whose errors carry "file:line:col: field ...". Callers must catch
-// YAML::Exception; these helpers only report schema problems as Status.
+// Strict typed reads of yaml-cpp nodes whose errors carry "file:line:col: field ...". Callers must
+// catch YAML::Exception; these helpers only report schema problems as Status.
 #include <mnemo/base/status.h>
 
 #include <yaml-cpp/yaml.h>
@@ -53,10 +53,12 @@ class Fields {
 // The known key closest to key by edit distance, or empty when none is close enough to be a typo.
 std::string closest_key(std::string_view key, std::initializer_list<std::string_view> known);
 
-Result<std::string> read_string(const Source& source, const YAML::Node& node, std::string_view field);
-Result<uint64_t> read_positive_int(const Source& source, const YAML::Node& node, std::string_view field,
-                                   uint64_t max);
-Result<uint64_t> read_unsigned(const Source& source, const YAML::Node& node, std::string_view field);
+Result<std::string> read_string(const Source& source, const YAML::Node& node,
+                                std::string_view field);
+Result<uint64_t> read_positive_int(const Source& source, const YAML::Node& node,
+                                   std::string_view field, uint64_t max);
+Result<uint64_t> read_unsigned(const Source& source, const YAML::Node& node,
+                               std::string_view field);
 Result<double> read_number(const Source& source, const YAML::Node& node, std::string_view field);
 // 500ms, 30s, 5m, 2h; positive.
 Result<std::chrono::milliseconds> read_duration(const Source& source, const YAML::Node& node,
@@ -66,6 +68,12 @@ Result<uint64_t> read_size(const Source& source, const YAML::Node& node, std::st
 // One of choices; returns its index.
 Result<size_t> read_enum(const Source& source, const YAML::Node& node, std::string_view field,
                          std::initializer_list<std::string_view> choices);
+
+Result<bool> read_bool(const Source& source, const YAML::Node& node, std::string_view field);
+// A YAML mapping/sequence/scalar as JSON text (Python json.dumps style): plain true/false/null and
+// numbers keep their type, quoted scalars are strings. Anchors and tags beyond that are refused.
+Result<std::string> to_json_text(const Source& source, const YAML::Node& node,
+                                 std::string_view field);
 
 // The text forms alone, without a node or a position.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

@@ -93,20 +93,20 @@ auto async_exec(asio::any_io_executor ex, sandbox::ExecRequest request, std::str
           });
         }
         auto held = std::make_shared<std::optional<Handler>>(std::move(handler));
-        sandbox::Runner(ex).async_run(
-            std::move(req), [state, held, handler_ex](Result<sandbox::ExecResult> r) {
-              {
-                std::lock_guard lock(state->mu);
-                state->result = std::move(r);
-                state->done = true;
-              }
-              asio::post(handler_ex, [held]() {
-                Handler h = std::move(**held);
-                held->reset();
-                asio::get_associated_cancellation_slot(h).clear();
-                std::move(h)(boost::system::error_code{});
-              });
-            });
+        sandbox::Runner(ex).async_run(std::move(req),
+                                      [state, held, handler_ex](Result<sandbox::ExecResult> r) {
+                                        {
+                                          std::lock_guard lock(state->mu);
+                                          state->result = std::move(r);
+                                          state->done = true;
+                                        }
+                                        asio::post(handler_ex, [held]() {
+                                          Handler h = std::move(**held);
+                                          held->reset();
+                                          asio::get_associated_cancellation_slot(h).clear();
+                                          std::move(h)(boost::system::error_code{});
+                                        });
+                                      });
       },
       completion, std::move(request));
 }
@@ -119,6 +119,70 @@ void append_stream(std::string& out, std::string_view label, const std::string& 
   truncated = truncated || capped.cut_bytes > 0;
   out += std::string(label) + ":\n" + capped.text;
   if (!capped.text.empty() && capped.text.back() != '\n') out += '\n';
+}
+
+ToolResult format_exec(const sandbox::ExecResult& r, const sandbox::Limits& limits, size_t cap) {
+  std::string head = "exit status: " + std::to_string(r.exit_status);
+  std::string stop = sandbox::describe_stop(r, limits);
+  if (!stop.empty()) head += " (" + stop + ")";
+  head += "\n";
+  if (!r.warning.empty()) head += "warning: " + r.warning + "\n";
+  bool truncated = false;
+  std::string full = head, shown = head;
+  bool unused = false;
+  append_stream(full, "stdout", r.stdout_data, r.stdout_truncated, SIZE_MAX, unused);
+  append_stream(full, "stderr", r.stderr_data, r.stderr_truncated, SIZE_MAX, unused);
+  // Each stream gets its own half, so a flood on stdout cannot hide the error on stderr.
+  append_stream(shown, "stdout", r.stdout_data, r.stdout_truncated, cap / 2, truncated);
+  append_stream(shown, "stderr", r.stderr_data, r.stderr_truncated, cap / 2, truncated);
+  ToolResult result;
+  // A command that ran to its own exit is a result for the model, whatever its status.
+  result.ok = r.reason == sandbox::ExitReason::kExited;
+  result.content = std::move(shown);
+  result.truncated = truncated;
+  if (truncated) result.full_output = std::move(full);
+  return result;
+}
+
+// Runs `command` with /bin/bash -c in the sandbox, the workspace mounted; `args` (JSON text) goes
+// to $MNEMO_ARGS and the call's id to $MNEMO_CALL_ID when given. `label` prefixes error results.
+asio::awaitable<ToolResult> run_bash(std::string label, std::string command,
+                                     std::optional<std::string> args, std::string call_id,
+                                     ToolContext& ctx) {
+  auto cs = co_await asio::this_coro::cancellation_state;
+  if (cs.cancelled() != asio::cancellation_type::none)
+    co_return ToolResult::error(label + ": cancelled before it started");
+
+  const std::string token = unique_token();
+  sandbox::ExecRequest request;
+  // The outer bash keeps the token in its argv even when the command exec's away.
+  if (args) {
+    request.argv = {"/bin/bash",
+                    "-c",
+                    "export MNEMO_ARGS=\"$2\" MNEMO_CALL_ID=\"$3\"; /bin/bash -c \"$1\"; exit $?",
+                    token,
+                    command,
+                    *args,
+                    call_id};
+  } else {
+    request.argv = {"/bin/bash", "-c", "/bin/bash -c \"$1\"; exit $?", token, command};
+  }
+  request.policy = ctx.policy;
+  request.policy.workspace = ctx.workspace;
+  auto& limits = request.policy.limits;
+  limits.timeout = std::min(limits.timeout, ctx.timeout);
+
+  auto ex = co_await asio::this_coro::executor;
+  auto state = std::make_shared<RunState>();
+  // Built outside the co_await: GCC 12 destroys temporaries of a co_await expression twice.
+  auto exec = async_exec(ex, std::move(request), token, state, asio::use_awaitable);
+  co_await std::move(exec);
+
+  std::lock_guard lock(state->mu);
+  if (state->cancelled) co_return ToolResult::error(label + ": cancelled; the command was killed");
+  if (!state->result->is_ok())
+    co_return ToolResult::error(label + ": " + state->result->status().message());
+  co_return format_exec(state->result->value(), limits, ctx.output_cap);
 }
 
 class ShellTool final : public Tool {
@@ -137,61 +201,38 @@ class ShellTool final : public Tool {
 
   asio::awaitable<ToolResult> run(ToolCall call, ToolContext& ctx) override {
     Result<json::value> args = internal::parse_json(call.arguments, "arguments");
-    if (!args || !args->is_object()) co_return ToolResult::error("shell: arguments must be an object");
+    if (!args || !args->is_object())
+      co_return ToolResult::error("shell: arguments must be an object");
     std::string command = internal::string_field(args->get_object(), "command");
-    auto cs = co_await asio::this_coro::cancellation_state;
-    if (cs.cancelled() != asio::cancellation_type::none)
-      co_return ToolResult::error("shell: cancelled before it started");
+    auto run = run_bash("shell", std::move(command), std::nullopt, call.id, ctx);
+    co_return co_await std::move(run);
+  }
+};
 
-    const std::string token = unique_token();
-    sandbox::ExecRequest request;
-    // The outer bash keeps the token in its argv even when the command exec's away.
-    request.argv = {"/bin/bash", "-c", "/bin/bash -c \"$1\"; exit $?", token, command};
-    request.policy = ctx.policy;
-    request.policy.workspace = ctx.workspace;
-    auto& limits = request.policy.limits;
-    limits.timeout = std::min(limits.timeout, ctx.timeout);
+// A job-defined tool: a fixed command, the call's arguments in $MNEMO_ARGS.
+class CommandTool final : public Tool {
+ public:
+  explicit CommandTool(CommandToolSpec spec) : spec_(std::move(spec)) {}
+  std::string_view name() const override { return spec_.name; }
+  std::string_view description() const override { return spec_.description; }
+  std::string_view parameters() const override { return spec_.parameters_json; }
+  bool idempotent() const override { return spec_.idempotent; }
 
-    auto ex = co_await asio::this_coro::executor;
-    auto state = std::make_shared<RunState>();
-    // Built outside the co_await: GCC 12 destroys temporaries of a co_await expression twice.
-    auto exec = async_exec(ex, std::move(request), token, state, asio::use_awaitable);
-    co_await std::move(exec);
-
-    std::lock_guard lock(state->mu);
-    if (state->cancelled) co_return ToolResult::error("shell: cancelled; the command was killed");
-    if (!state->result->is_ok())
-      co_return ToolResult::error("shell: " + state->result->status().message());
-    co_return format(state->result->value(), limits, ctx.output_cap);
+  asio::awaitable<ToolResult> run(ToolCall call, ToolContext& ctx) override {
+    auto run = run_bash(spec_.name, spec_.command, call.arguments, call.id, ctx);
+    co_return co_await std::move(run);
   }
 
  private:
-  static ToolResult format(const sandbox::ExecResult& r, const sandbox::Limits& limits, size_t cap) {
-    std::string head = "exit status: " + std::to_string(r.exit_status);
-    std::string stop = sandbox::describe_stop(r, limits);
-    if (!stop.empty()) head += " (" + stop + ")";
-    head += "\n";
-    if (!r.warning.empty()) head += "warning: " + r.warning + "\n";
-    bool truncated = false;
-    std::string full = head, shown = head;
-    bool unused = false;
-    append_stream(full, "stdout", r.stdout_data, r.stdout_truncated, SIZE_MAX, unused);
-    append_stream(full, "stderr", r.stderr_data, r.stderr_truncated, SIZE_MAX, unused);
-    // Each stream gets its own half, so a flood on stdout cannot hide the error on stderr.
-    append_stream(shown, "stdout", r.stdout_data, r.stdout_truncated, cap / 2, truncated);
-    append_stream(shown, "stderr", r.stderr_data, r.stderr_truncated, cap / 2, truncated);
-    ToolResult result;
-    // A command that ran to its own exit is a result for the model, whatever its status.
-    result.ok = r.reason == sandbox::ExitReason::kExited;
-    result.content = std::move(shown);
-    result.truncated = truncated;
-    if (truncated) result.full_output = std::move(full);
-    return result;
-  }
+  CommandToolSpec spec_;
 };
 
 }  // namespace
 
 std::shared_ptr<Tool> make_shell_tool() { return std::make_shared<ShellTool>(); }
+
+std::shared_ptr<Tool> make_command_tool(CommandToolSpec spec) {
+  return std::make_shared<CommandTool>(std::move(spec));
+}
 
 }  // namespace mnemo::tools

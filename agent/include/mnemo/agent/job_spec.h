@@ -1,6 +1,7 @@
 #pragma once
-// A job specification: the YAML file `mnemo run` executes (schema in docs/jobs.md). Parsing validates
-// everything up front so that a bad job fails before any model is loaded, with file:line:col: field.
+// A job specification: the YAML file `mnemo run` executes (schema in docs/jobs.md). Parsing
+// validates everything up front so that a bad job fails before any model is loaded, with
+// file:line:col: field.
 #include <mnemo/base/status.h>
 #include <mnemo/inference/model.h>
 #include <mnemo/sandbox/policy.h>
@@ -44,6 +45,14 @@ enum class Approval { kNever, kAlways };
 struct ToolSpec {
   std::string name;
   Approval approval = Approval::kNever;
+  // A job-defined command tool (when `command` is set): a bash command run in the job's sandbox
+  // with the call's arguments as JSON in $MNEMO_ARGS. Built-in tools leave these empty.
+  std::string command;
+  std::string description;
+  std::string
+      parameters_json;  // JSON schema of the arguments (default: an object without properties)
+  bool idempotent = false;
+  bool is_command() const { return !command.empty(); }
 };
 
 enum class ToolChoiceKind { kAuto, kRequired, kNone, kTool };
@@ -62,8 +71,9 @@ struct SandboxSpec {
 };
 
 struct LimitsSpec {
-  uint32_t max_steps = 50;      // model turns before the job stops on its step limit
-  uint64_t max_tokens = 32768;  // generated tokens over the whole job
+  uint32_t max_steps = 50;          // model turns before the job stops on its step limit
+  uint64_t max_tokens = 32768;      // generated tokens over the whole job
+  uint64_t max_turn_tokens = 4096;  // generated tokens of one model turn
   std::chrono::milliseconds timeout{30 * 60 * 1000};  // wall clock of the whole job
   std::chrono::milliseconds tool_timeout{60000};      // one tool call
 };
@@ -94,16 +104,18 @@ struct JobSpec {
   const ToolSpec* find_tool(std::string_view tool_name) const;
 };
 
-// Parses a job from YAML text; file_name only labels errors ("jobs/fix.yaml:12:5: limits.max_steps must
-// be a positive integer"). Unknown fields, wrong types and inconsistent values are all errors.
+// Parses a job from YAML text; file_name only labels errors ("jobs/fix.yaml:12:5: limits.max_steps
+// must be a positive integer"). Unknown fields, wrong types and inconsistent values are all errors.
 Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file_name);
 
 // Reads and parses a job file; errors are labelled with path.
 Result<JobSpec> load_job_spec(const std::string& path);
 
-// Fills the input template's {{inputs.NAME}} placeholders from inputs, else from the defaults. An input
-// name the job does not declare, or a declared input with neither a value nor a default, is an error.
-Result<std::string> render_input(const JobSpec& spec, const std::map<std::string, std::string>& inputs);
+// Fills the input template's {{inputs.NAME}} placeholders from inputs, else from the defaults. An
+// input name the job does not declare, or a declared input with neither a value nor a default, is
+// an error.
+Result<std::string> render_input(const JobSpec& spec,
+                                 const std::map<std::string, std::string>& inputs);
 
 std::string_view tool_choice_name(ToolChoiceKind kind);
 std::string_view approval_name(Approval approval);

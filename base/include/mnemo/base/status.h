@@ -54,6 +54,7 @@ class [[nodiscard]] Result {
   T&& value() && { return std::get<T>(std::move(value_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  T value_or(T fallback) const& { return is_ok() ? value() : std::move(fallback); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
@@ -68,4 +69,11 @@ class [[nodiscard]] Result {
   do {                                       \
     ::mnemo::Status _mnemo_st = (expr);      \
     if (!_mnemo_st.is_ok()) return _mnemo_st; \
+  } while (0)
+
+// The same inside a coroutine returning an awaitable of Status.
+#define MNEMO_CO_RETURN_IF_ERROR(expr)          \
+  do {                                          \
+    ::mnemo::Status _mnemo_st = (expr);         \
+    if (!_mnemo_st.is_ok()) co_return _mnemo_st; \
   } while (0)

@@ -33,6 +33,18 @@ struct HttpGetOptions {
 };
 
 std::shared_ptr<Tool> make_shell_tool();
+
+// A tool a job defines: `command` runs with /bin/bash -c in the sandbox (workspace mounted, the same
+// limits as shell) and receives the call's arguments as JSON text in $MNEMO_ARGS, its id in
+// $MNEMO_CALL_ID.
+struct CommandToolSpec {
+  std::string name;
+  std::string description;
+  std::string parameters_json;  // JSON schema of the arguments object
+  std::string command;
+  bool idempotent = false;
+};
+std::shared_ptr<Tool> make_command_tool(CommandToolSpec spec);
 std::shared_ptr<Tool> make_read_file_tool(FileToolOptions options = {});
 std::shared_ptr<Tool> make_write_file_tool(FileToolOptions options = {});
 std::shared_ptr<Tool> make_list_dir_tool(FileToolOptions options = {});
