@@ -153,4 +153,26 @@ Status ToolCallConstraint::accept(TokenId token) {
   return Status::ok();
 }
 
+Status ToolCallConstraint::accept_text(std::string_view text) {
+  const auto& v = vocab_->impl();
+  const auto& g = grammar_->impl();
+  static constexpr std::string_view kDsmlText = "｜DSML｜";
+  cs::State& tmp = state_->scratch;
+  tmp.copy_from(state_->now);
+  bool ok = true;
+  for (size_t i = 0; ok && i < text.size();) {
+    if (text.compare(i, kDsmlText.size(), kDsmlText) == 0) {
+      ok = cs::advance(g, tmp, static_cast<cs::Sym>(cs::kSymDsml));
+      i += kDsmlText.size();
+    } else {
+      ok = cs::advance(g, tmp, static_cast<unsigned char>(text[i]));
+      ++i;
+    }
+  }
+  (void)v;
+  if (!ok) return Status::invalid_argument("tool-call constraint: the text does not fit the tool-call grammar");
+  state_->now.copy_from(tmp);
+  return Status::ok();
+}
+
 }  // namespace mnemo::inference

@@ -1,0 +1,401 @@
+#include "session.h"
+
+#include <mnemo/inference/chat.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+#include "event_payloads.h"
+#include "model_turn.h"
+#include "processors.h"
+
+namespace mnemo::agent::internal {
+
+namespace asio = boost::asio;
+using inference::TokenId;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string neutralize(std::string text) {
+  static constexpr std::string_view kBar = "｜";
+  size_t pos = 0;
+  while ((pos = text.find(kBar, pos)) != std::string::npos) text.replace(pos, kBar.size(), "|");
+  return text;
+}
+
+Session::Session(Runtime::Impl& runtime, JobState state, EmbeddedModel& model, JobObserver observer)
+    : rt_(runtime), state_(std::move(state)), model_(model), observer_(std::move(observer)) {}
+
+Status Session::setup() {
+  MNEMO_RETURN_IF_ERROR(build_tools(state_, &rt_.store, registry_, tool_ctx_));
+  const ToolChoice& choice = state_.spec.tool_choice;
+  if (choice.kind == ToolChoiceKind::kRequired || choice.kind == ToolChoiceKind::kTool ||
+      choice.kind == ToolChoiceKind::kAuto) {
+    std::vector<std::string> schemas = registry_.function_schemas();
+    if (!schemas.empty()) {
+      inference::ToolCallGrammarOptions options;
+      if (choice.kind == ToolChoiceKind::kTool) options.forced_tool = choice.tool;
+      auto grammar = inference::ToolCallGrammar::compile(schemas, options);
+      if (!grammar) return Status::invalid_argument("tools: " + grammar.status().message());
+      grammar_ = std::move(grammar).value();
+    }
+  }
+  deadline_ = Clock::now() + state_.spec.limits.timeout;
+  return Status::ok();
+}
+
+inference::Conversation Session::conversation(size_t message_count) const {
+  inference::Conversation conv;
+  conv.tool_schemas = registry_.function_schemas();
+  conv.thinking_mode = inference::ThinkingMode::kChat;
+  for (size_t i = 0; i < message_count; ++i) {
+    inference::ChatMessage m = state_.messages[i];
+    if (m.role == inference::ChatRole::kUser || m.role == inference::ChatRole::kTool)
+      m.content = neutralize(m.content);
+    conv.messages.push_back(std::move(m));
+  }
+  return conv;
+}
+
+asio::awaitable<Status> Session::begin(const std::string& input) {
+  MNEMO_CO_RETURN_IF_ERROR(setup());
+  inference::ChatMessage user;
+  user.role = inference::ChatRole::kUser;
+  user.content_kind = inference::ContentKind::kText;
+  user.content = input;
+  inference::Conversation conv = conversation(0);
+  if (!state_.spec.instructions.empty()) {
+    inference::ChatMessage sys;
+    sys.role = inference::ChatRole::kSystem;
+    sys.content_kind = inference::ContentKind::kText;
+    sys.content = state_.spec.instructions;
+    conv.messages.push_back(std::move(sys));
+  }
+  user.content = neutralize(user.content);
+  conv.messages.push_back(user);
+  auto text = inference::render_v4_prompt(conv);
+  if (!text) co_return Status::invalid_argument("the job's prompt: " + text.status().message());
+  auto tokens = model_.tokenizer->encode(*text);
+  if (!tokens) co_return Status::invalid_argument("the job's prompt: " + tokens.status().message());
+  auto c = commit({input_event(state_.spec.instructions, input, *tokens)}, false);
+  co_return co_await std::move(c);
+}
+
+void Session::restore_kv() {
+  auto restored = rt_.store.restore(*model_.model, state_.id);
+  if (!restored) {
+    live("notice",
+         "no usable KV snapshot (" + restored.status().message() + "); prefilling the transcript");
+    return;
+  }
+  const auto& tokens = restored->tokens;
+  if (tokens.size() > state_.transcript.size() ||
+      !std::equal(tokens.begin(), tokens.end(), state_.transcript.begin())) {
+    live("notice", "the KV snapshot does not match the transcript; prefilling it");
+    return;
+  }
+  sequence_ = std::move(restored->sequence);
+  fed_ = tokens.size();
+}
+
+asio::awaitable<Status> Session::run(bool restore) {
+  if (restore) {
+    MNEMO_CO_RETURN_IF_ERROR(setup());
+    if (!state_.finished) restore_kv();
+  }
+  asio::steady_timer deadline(co_await asio::this_coro::executor, deadline_);
+  deadline.async_wait([this](boost::system::error_code ec) {
+    if (!ec) {
+      if (stop_ == Stop::kNone) stop_ = Stop::kTime;
+      if (request_) model_.engine->cancel(*request_);
+      if (tool_signal_) tool_signal_->emit(asio::cancellation_type::terminal);
+    }
+  });
+  Status status;
+  while (!state_.finished) {
+    if (stop_ != Stop::kNone) {
+      auto f = finish_stopped();
+      status = co_await std::move(f);
+      break;
+    }
+    if (!state_.calls_settled()) {
+      auto settle = settle_calls();
+      Result<bool> waiting = co_await std::move(settle);
+      if (!waiting) {
+        status = waiting.status();
+        break;
+      }
+      if (*waiting) break;
+      continue;
+    }
+    if (auto limit = limit_reached()) {
+      auto c = commit({limit_event(*limit, ""), finished_event("limit", state_.answer, state_.steps,
+                                                               state_.generated_tokens, *limit)},
+                      false);
+      status = co_await std::move(c);
+      break;
+    }
+    auto t = turn();
+    status = co_await std::move(t);
+    if (!status) break;
+  }
+  deadline.cancel();
+  co_return status;
+}
+
+void Session::stop(StopMode mode) {
+  if (stop_ == Stop::kNone || mode == StopMode::kCancel)
+    stop_ = mode == StopMode::kCancel ? Stop::kCancel : Stop::kPause;
+  if (request_) model_.engine->cancel(*request_);
+  if (tool_signal_) tool_signal_->emit(asio::cancellation_type::terminal);
+}
+
+asio::awaitable<Status> Session::finish_stopped() {
+  if (stop_ == Stop::kPause) co_return Status::ok();
+  std::vector<memory::NewEvent> events;
+  if (stop_ == Stop::kTime) {
+    events.push_back(limit_event("time", "limits.timeout"));
+    events.push_back(
+        finished_event("limit", state_.answer, state_.steps, state_.generated_tokens, "time"));
+  } else {
+    events.push_back(
+        finished_event("cancelled", state_.answer, state_.steps, state_.generated_tokens, ""));
+  }
+  auto c = commit(std::move(events), false);
+  co_return co_await std::move(c);
+}
+
+std::optional<std::string> Session::limit_reached() const {
+  const LimitsSpec& limits = state_.spec.limits;
+  if (state_.steps >= limits.max_steps) return "steps";
+  if (state_.generated_tokens >= limits.max_tokens) return "tokens";
+  if (static_cast<int64_t>(state_.transcript.size()) >=
+      model_.model->config().max_position_embeddings) {
+    return "context";
+  }
+  if (Clock::now() >= deadline_) return "time";
+  return std::nullopt;
+}
+
+std::shared_ptr<inference::LogitsProcessor> Session::processor(int64_t budget,
+                                                               Status& refusal) const {
+  const ToolChoice& choice = state_.spec.tool_choice;
+  if (choice.kind == ToolChoiceKind::kNone || registry_.names().empty()) {
+    return model_.dsml >= 0 ? make_ban_processor({model_.dsml}) : nullptr;
+  }
+  if (choice.kind == ToolChoiceKind::kAuto) {
+    return make_auto_tool_processor(grammar_, model_.vocab, *model_.tokenizer, model_.dsml);
+  }
+  auto constraint = std::make_shared<inference::ToolCallConstraint>(grammar_, model_.vocab);
+  if (constraint->min_tokens() > budget) {
+    refusal =
+        Status::invalid_argument("the " + std::to_string(budget) +
+                                 " tokens left cannot hold a complete tool call (it needs up to " +
+                                 std::to_string(constraint->min_tokens()) + ")");
+  }
+  return constraint;
+}
+
+void Session::live(std::string type, std::string text, size_t tool_index, std::string name) {
+  if (!observer_.on_live) return;
+  observer_.on_live(LiveEvent{std::move(type), state_.last_seq + 1, std::move(text), tool_index,
+                              std::move(name)});
+}
+
+asio::awaitable<Status> Session::turn() {
+  step_start_ = Clock::now();
+  step_stats_ = StepStats{};
+  step_stats_.step = state_.steps + 1;
+  const LimitsSpec& limits = state_.spec.limits;
+  const int64_t context_left = model_.model->config().max_position_embeddings -
+                               static_cast<int64_t>(state_.transcript.size());
+  const int64_t tokens_left = static_cast<int64_t>(limits.max_tokens - state_.generated_tokens);
+  const int64_t budget =
+      std::min({context_left, tokens_left, static_cast<int64_t>(limits.max_turn_tokens)});
+  Status refusal;
+  auto proc = processor(budget, refusal);
+  if (!refusal && budget == static_cast<int64_t>(limits.max_turn_tokens)) {
+    refusal = Status::invalid_argument("limits.max_turn_tokens: " + refusal.message());
+  }
+  if (!refusal) {
+    const std::string which =
+        context_left <= tokens_left && context_left < static_cast<int64_t>(limits.max_turn_tokens)
+            ? "context"
+            : "tokens";
+    auto c = commit(
+        {limit_event(which, refusal.message()),
+         finished_event("limit", state_.answer, state_.steps, state_.generated_tokens, which)},
+        false);
+    co_return co_await std::move(c);
+  }
+
+  TurnOptions opt;
+  if (fed_ > state_.transcript.size())
+    co_return Status::internal("the sequence is ahead of the transcript");
+  opt.prompt.assign(state_.transcript.begin() + static_cast<std::ptrdiff_t>(fed_),
+                    state_.transcript.end());
+  opt.sequence = std::move(sequence_);
+  sequence_.reset();
+  opt.sampling.temperature = state_.spec.sampling.temperature;
+  opt.sampling.top_p = state_.spec.sampling.top_p;
+  opt.sampling.seed = state_.origin.seed;
+  opt.sampler_state = state_.sampler_state;
+  opt.max_new_tokens = budget;
+  opt.processor = std::move(proc);
+  opt.on_submit = [this](inference::RequestId id) { request_ = id; };
+  opt.on_event = [this](const inference::ChatEvent& e) {
+    switch (e.kind) {
+      case inference::ChatEventKind::kTextDelta:
+        live("message.delta", e.text);
+        break;
+      case inference::ChatEventKind::kReasoningDelta:
+        live("reasoning.delta", e.text);
+        break;
+      case inference::ChatEventKind::kToolCallArgsDelta:
+        live("tool_call.args.delta", e.text, e.tool_index, e.name);
+        break;
+      default:
+        break;
+    }
+  };
+  auto run = run_embedded_turn(model_, std::move(opt));
+  TurnOutput out = co_await std::move(run);
+  request_.reset();
+  step_stats_.model_ms = ms_since(step_start_);
+  step_stats_.generated_tokens = static_cast<int64_t>(out.generated.size());
+  step_stats_.prompt_tokens = out.prompt_tokens;
+  if (out.sequence) {
+    sequence_ = std::move(out.sequence);
+    fed_ = static_cast<size_t>(sequence_->position());
+  } else {
+    fed_ = 0;
+  }
+  if (out.reason == inference::FinishReason::kCancelled) {
+    // The partial turn is dropped; the sequence holds tokens the log does not, so it goes too.
+    sequence_.reset();
+    fed_ = 0;
+    co_return Status::ok();
+  }
+  if (out.reason == inference::FinishReason::kError) {
+    sequence_.reset();
+    fed_ = 0;
+    auto c =
+        commit({error_event("model: " + out.status.message()),
+                finished_event("error", state_.answer, state_.steps, state_.generated_tokens, "")},
+               false);
+    co_return co_await std::move(c);
+  }
+
+  const uint32_t step = state_.steps + 1;
+  TurnRecord record;
+  record.step = step;
+  record.message = std::move(out.message);
+  for (size_t i = 0; i < record.message.tool_calls.size(); ++i) {
+    record.message.tool_calls[i].id = tool_call_id(state_.id, step, i);
+  }
+  record.tokens = out.generated;
+  record.sampler_state = out.sampler_state;
+  record.prompt_tokens = out.prompt_tokens;
+  const bool calls = !record.message.tool_calls.empty();
+  std::vector<memory::NewEvent> events;
+  bool snapshot = false;
+  switch (out.reason) {
+    case inference::FinishReason::kStop:
+      record.finish = calls ? "tool_calls" : "stop";
+      break;
+    case inference::FinishReason::kLength:
+      record.finish = "length";
+      break;
+    default:
+      record.finish = "context";
+      break;
+  }
+  events.push_back(message_event(record));
+  const uint64_t generated = state_.generated_tokens + out.generated.size();
+  if (out.reason == inference::FinishReason::kStop && calls) {
+    CallState first;
+    first.id = record.message.tool_calls[0].id;
+    first.name = record.message.tool_calls[0].name;
+    first.arguments = record.message.tool_calls[0].arguments;
+    const ToolSpec* spec = state_.spec.find_tool(first.name);
+    // The first call's intent rides with the turn when it can run at once.
+    if (!spec || spec->approval == Approval::kNever) {
+      events.push_back(intent_event(step, first));
+      fresh_intents_.insert(first.id);
+    }
+  } else {
+    snapshot = true;
+    if (out.reason == inference::FinishReason::kStop) {
+      events.push_back(finished_event("completed", record.message.content, step, generated, ""));
+    } else {
+      const char* which = out.reason == inference::FinishReason::kLength ? "tokens" : "context";
+      std::string detail;
+      if (out.reason == inference::FinishReason::kLength) {
+        detail = budget == static_cast<int64_t>(limits.max_turn_tokens)
+                     ? "the turn reached limits.max_turn_tokens (" + std::to_string(budget) + ")"
+                     : "the job reached limits.max_tokens";
+      }
+      events.push_back(limit_event(which, detail));
+      events.push_back(finished_event("limit", record.message.content, step, generated, which));
+    }
+  }
+  auto c = commit(std::move(events), snapshot);
+  Status s = co_await std::move(c);
+  if (!calls || !s) {
+    step_stats_.total_ms = ms_since(step_start_);
+    if (observer_.on_step) observer_.on_step(step_stats_);
+  }
+  co_return s;
+}
+
+asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bool snapshot) {
+  memory::SnapshotSource source;
+  const bool with_snapshot =
+      snapshot && sequence_ && fed_ == static_cast<size_t>(sequence_->position()) && fed_ > 0;
+  std::vector<TokenId> fed_tokens;
+  if (with_snapshot) {
+    source.model = model_.model.get();
+    source.sequence = &*sequence_;
+    source.tokens = std::span<const TokenId>(state_.transcript.data(), fed_);
+  }
+  memory::Store& store = rt_.store;
+  const std::string id = state_.id;
+  auto op = run_on_pool<Result<memory::StepCommit>>(rt_.store_pool, [&]() {
+    return store.commit_step(id, events, with_snapshot ? &source : nullptr);
+  });
+  Result<memory::StepCommit> done = co_await std::move(op);
+  if (!done) co_return Status::io_error("committing job " + id + ": " + done.status().message());
+  const int64_t now = unix_ms_now();
+  for (size_t i = 0; i < events.size(); ++i) {
+    memory::Event e{done->seqs[i], std::move(events[i].type), std::move(events[i].payload), now};
+    MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, e));
+    if (observer_.on_event) observer_.on_event(e);
+  }
+  if (done->seqs.size() > events.size()) {  // step.committed, written by the store
+    auto stored = store.read_events(id, done->seqs.back() - 1, 1);
+    if (stored && !stored->empty()) {
+      MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, stored->front()));
+      if (observer_.on_event) observer_.on_event(stored->front());
+    }
+  }
+  co_return Status::ok();
+}
+
+}  // namespace mnemo::agent::internal

@@ -1,0 +1,79 @@
+#pragma once
+// One job's run: the loop of DESIGN.md "Data flow of one agent step" on the job's state, which is
+// always exactly what its event log says (every commit is applied through apply_event).
+#include <mnemo/agent/runtime.h>
+#include <mnemo/inference/constraint.h>
+#include <mnemo/tools/registry.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "embedded_model.h"
+#include "runtime_impl.h"
+
+namespace mnemo::agent::internal {
+
+// The job's tools: the registry the model sees and the context they run in.
+Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegistry& registry,
+                   tools::ToolContext& context);
+
+// Text from users and tools cannot forge the prompt's special tokens: their full-width bars become
+// ASCII ones, so "<｜User｜>" in a tool's output stays text.
+std::string neutralize(std::string text);
+
+class Session {
+ public:
+  Session(Runtime::Impl& runtime, JobState state, EmbeddedModel& model, JobObserver observer);
+
+  // For a new job: renders the first prompt and commits input.message.
+  boost::asio::awaitable<Status> begin(const std::string& input);
+  // Runs until the job finishes, waits for an approval or is stopped. `restore`: start from the
+  // job's last KV snapshot (resume).
+  boost::asio::awaitable<Status> run(bool restore);
+  void stop(StopMode mode);
+  const JobState& state() const { return state_; }
+
+ private:
+  enum class Stop { kNone, kCancel, kPause, kTime };
+
+  Status setup();
+  void restore_kv();
+  boost::asio::awaitable<Status> turn();
+  // Runs or settles the last turn's calls in order; true when the job now waits for an approval.
+  boost::asio::awaitable<Result<bool>> settle_calls();
+  boost::asio::awaitable<tools::ToolResult> run_tool(const CallState& call, double& elapsed_ms);
+  boost::asio::awaitable<Status> finish_stopped();
+  std::optional<std::string> limit_reached() const;
+  // Commits events (with the step's KV snapshot when asked) and applies them to the state.
+  boost::asio::awaitable<Status> commit(std::vector<memory::NewEvent> events, bool snapshot);
+  Result<std::vector<inference::TokenId>> result_tokens(const std::string& tool_call_id,
+                                                        const std::string& content) const;
+  inference::Conversation conversation(size_t message_count) const;
+  std::shared_ptr<inference::LogitsProcessor> processor(int64_t budget, Status& refusal) const;
+  void live(std::string type, std::string text, size_t tool_index = 0, std::string name = {});
+
+  Runtime::Impl& rt_;
+  JobState state_;
+  EmbeddedModel& model_;
+  JobObserver observer_;
+  tools::ToolRegistry registry_;
+  tools::ToolContext tool_ctx_;
+  std::shared_ptr<const inference::ToolCallGrammar> grammar_;
+  std::optional<inference::Sequence> sequence_;
+  size_t fed_ = 0;                       // transcript tokens the sequence holds
+  std::set<std::string> fresh_intents_;  // intents this run committed and has not yet run
+  Stop stop_ = Stop::kNone;
+  std::optional<inference::RequestId> request_;
+  boost::asio::cancellation_signal* tool_signal_ = nullptr;
+  std::chrono::steady_clock::time_point deadline_;
+  StepStats step_stats_;
+  std::chrono::steady_clock::time_point step_start_;
+};
+
+}  // namespace mnemo::agent::internal
