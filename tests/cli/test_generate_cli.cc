@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/run_cli.h"
+#include "support/temp_model.h"
 
 using mnemo::test::run_cli;
 using mnemo::test::shell_quote;
@@ -19,21 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A synthetic tiny model (real vocabulary) shared by the cases of one process, removed at exit.
-struct TempModel {
-  fs::path dir = fs::temp_directory_path() / ("mnemo-generate-model-" + std::to_string(::getpid()));
-  TempModel() {
-    fs::remove_all(dir);
-    auto r = run_cli("model init --preset tiny --out " + shell_quote(dir.string()));
-    REQUIRE(r.status == 0);
-  }
-  ~TempModel() { fs::remove_all(dir); }
-};
-
-std::string model_dir() {
-  static const TempModel model;
-  return model.dir.string();
-}
+std::string model_dir() { return mnemo::test::temp_tiny_model(); }
 
 std::string generate(const std::string& args) {
   return "generate --model " + shell_quote(model_dir()) + " " + args;

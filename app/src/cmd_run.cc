@@ -1,0 +1,111 @@
+// `mnemo run JOB.yaml` and `mnemo resume ID`: agent jobs in the foreground (docs/jobs.md,
+// docs/agent.md).
+#include <mnemo/agent/job_spec.h>
+#include <mnemo/agent/runtime.h>
+#include <mnemo/base/file.h>
+
+#include <map>
+#include <memory>
+
+#include "commands.h"
+#include "default_model.h"
+#include "job_runner.h"
+
+namespace mnemo::app {
+namespace {
+
+namespace asio = boost::asio;
+
+struct RunOptions {
+  std::string job_file;
+  std::vector<std::string> inputs;
+  std::string id;
+  std::string workspace;
+  JobRunOptions run;
+};
+
+Result<std::map<std::string, std::string>> parse_inputs(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> out;
+  for (const std::string& item : items) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::invalid_argument("--input " + item + ": expected NAME=VALUE");
+    }
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+int run_command(const RunOptions& opt) {
+  auto text = read_file(opt.job_file);
+  if (!text) return fail(text.status().message());
+  auto spec = agent::parse_job_spec(*text, opt.job_file);
+  if (!spec) return fail(spec.status().message());
+  auto inputs = parse_inputs(opt.inputs);
+  if (!inputs) return fail(inputs.status().message());
+  if (auto rendered = agent::render_input(*spec, *inputs); !rendered)
+    return fail(rendered.status().message());
+  std::string default_model;
+  if (spec->model.kind == agent::ModelKind::kEmbedded && spec->model.embedded.dir.empty()) {
+    auto dir = ensure_default_model();
+    if (!dir) return fail(dir.status().message());
+    default_model = *dir;
+  }
+  agent::NewJob job;
+  job.spec = std::move(spec).value();
+  job.spec_yaml = std::move(text).value();
+  job.spec_file = opt.job_file;
+  job.inputs = std::move(inputs).value();
+  job.id = opt.id.empty() ? agent::new_job_id(job.spec.name) : opt.id;
+  job.workspace = opt.workspace;
+  if (job.spec.model.kind == agent::ModelKind::kEmbedded && job.spec.model.embedded.dir.empty()) {
+    job.spec.model.embedded.dir = default_model;
+  }
+  JobRunOptions run = opt.run;
+  run.job_id = job.id;
+  auto shared = std::make_shared<agent::NewJob>(std::move(job));
+  return run_job(run, [shared](agent::Runtime& rt, const agent::JobObserver& obs) {
+    return rt.start(std::move(*shared), obs);
+  });
+}
+
+void add_common(CLI::App* cmd, JobRunOptions& run) {
+  cmd->add_option("--store", run.store, "store directory (default: MNEMO_HOME/store)");
+  cmd->add_flag("--json", run.json,
+                "print the job as JSON at the end (id, status, messages) instead of the answer");
+  cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
+}
+
+}  // namespace
+
+void register_run_commands(CLI::App& app, CommandContext& ctx) {
+  auto opt = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand("run",
+                                     "Run an agent job (YAML, docs/jobs.md) in the foreground: "
+                                     "progress on stderr, the answer on stdout");
+  run->add_option("job", opt->job_file, "the job file")->required();
+  run->add_option("--input", opt->inputs, "NAME=VALUE for the job's input template (repeatable)");
+  run->add_option("--id", opt->id,
+                  "the job's id (default: NAME-DATE-TIME-XXXX); an existing id is an error");
+  run->add_option("--workspace", opt->workspace,
+                  "directory the tools work in (default: the current directory)");
+  add_common(run, opt->run);
+  run->callback([opt, &ctx] { ctx.exit_code = run_command(*opt); });
+
+  auto resume = std::make_shared<std::pair<std::string, JobRunOptions>>();
+  CLI::App* res = app.add_subcommand("resume",
+                                     "Continue a stopped job (crash, Ctrl-C, approval) from its "
+                                     "last committed step, without prefill");
+  res->add_option("id", resume->first, "the job's id")->required();
+  add_common(res, resume->second);
+  res->callback([resume, &ctx] {
+    JobRunOptions run = resume->second;
+    run.job_id = resume->first;
+    std::string id = resume->first;
+    ctx.exit_code = run_job(run, [id](agent::Runtime& rt, const agent::JobObserver& obs) {
+      return rt.resume(id, obs);
+    });
+  });
+}
+
+}  // namespace mnemo::app

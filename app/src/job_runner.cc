@@ -1,0 +1,195 @@
+#include "job_runner.h"
+
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "default_model.h"
+#include "paths.h"
+
+namespace mnemo::app {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::string store_dir_or_default(const std::string& store) {
+  return store.empty() ? mnemo_home() + "/store" : store;
+}
+
+namespace {
+
+std::string one_line(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+  return out;
+}
+
+std::string str_field(const json::value& v, std::string_view key) {
+  if (const json::object* o = v.if_object()) {
+    if (const json::value* f = o->if_contains(key); f && f->is_string())
+      return std::string(f->get_string());
+  }
+  return {};
+}
+
+// Progress lines on stderr: one per model turn and per tool result.
+class Progress {
+ public:
+  explicit Progress(bool quiet) : quiet_(quiet), start_(std::chrono::steady_clock::now()) {}
+
+  void event(const memory::Event& e) {
+    if (quiet_) return;
+    boost::system::error_code ec;
+    json::value v = json::parse(e.payload, ec);
+    if (ec) return;
+    const json::object& o = v.as_object();
+    if (e.type == "message") {
+      const json::array& calls = o.at("tool_calls").as_array();
+      const int64_t tokens = o.at("completion_tokens").to_number<int64_t>();
+      const int64_t step = o.at("step").to_number<int64_t>();
+      if (calls.empty()) {
+        say("step " + std::to_string(step) + "  answer (" + std::to_string(tokens) + " tokens, " +
+            str_field(v, "finish") + ")");
+      }
+      for (const json::value& c : calls) {
+        say("step " + std::to_string(step) + "  " + str_field(c, "name") + " " +
+            one_line(str_field(c, "arguments"), 100) + "  (" + std::to_string(tokens) + " tokens)");
+      }
+    } else if (e.type == "tool.result") {
+      std::string status = o.at("ok").as_bool() ? "ok" : "error";
+      if (o.contains("outcome_unknown")) status = "outcome unknown";
+      if (o.contains("denied")) status = "denied";
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.1f ms", o.at("elapsed_ms").to_number<double>());
+      say("        -> " + status + " (" + ms + "): " + one_line(str_field(v, "content"), 100));
+    } else if (e.type == "tool.approval_required") {
+      say("waiting for approval: " + str_field(v, "name") + " " +
+          one_line(str_field(v, "arguments"), 100) + "\n        mnemo jobs approve " + job_ + " " +
+          str_field(v, "call_id") + "   (or: mnemo jobs deny ...)");
+    } else if (e.type == "limit") {
+      std::string detail = str_field(v, "detail");
+      say("limit: " + str_field(v, "reason") + (detail.empty() ? "" : " (" + detail + ")"));
+    } else if (e.type == "error") {
+      say("error: " + str_field(v, "message"));
+    } else if (e.type == "run.finished") {
+      say("finished: " + str_field(v, "reason") + " after " +
+          std::to_string(o.at("steps").to_number<int64_t>()) + " steps, " +
+          std::to_string(o.at("generated_tokens").to_number<int64_t>()) + " tokens generated");
+    }
+  }
+
+  void set_job(std::string id) { job_ = std::move(id); }
+
+  void say(const std::string& line) {
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "[%7.2fs] %s\n", s, line.c_str());
+    std::fflush(stderr);
+  }
+
+ private:
+  bool quiet_;
+  std::chrono::steady_clock::time_point start_;
+  std::string job_;
+};
+
+}  // namespace
+
+int run_job(const JobRunOptions& options, const JobLauncher& launch) {
+  const std::string dir = store_dir_or_default(options.store);
+  auto store = memory::Store::open(dir);
+  if (!store) return fail(store.status().message());
+  asio::io_context io;
+  agent::RuntimeOptions ro;
+  agent::Runtime runtime(io.get_executor(), **store, ro);
+  Progress progress(options.quiet);
+  agent::JobObserver observer;
+  const std::string& job_id = options.job_id;
+  progress.set_job(job_id);
+  observer.on_event = [&](const memory::Event& e) {
+    if (e.type == "session.created" && !options.quiet) {
+      boost::system::error_code ec;
+      json::value v = json::parse(e.payload, ec);
+      if (!ec) {
+        progress.say("job " + job_id + " (" + str_field(v, "name") + "): model " +
+                     str_field(v, "model_dir") + ", workspace " + str_field(v, "workspace"));
+      }
+    }
+    progress.event(e);
+  };
+
+  bool interrupted = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    interrupted = true;
+    runtime.stop_all(agent::StopMode::kPause);
+  });
+
+  std::optional<Result<agent::RunResult>> result;
+  auto wrapped = observer;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto op = launch(runtime, wrapped);
+        Result<agent::RunResult> r = co_await std::move(op);
+        result.emplace(std::move(r));
+        signals.cancel();
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    return fail(std::string("internal error: ") + e.what());
+  }
+  if (!result) return fail("the job did not finish");
+  if (!*result) return fail(result->status().message());
+  const agent::RunResult& run = result->value();
+  if (options.json) {
+    std::cout << agent::job_json(run.state, true) << '\n';
+  } else if (!run.state.answer.empty() && run.status != agent::JobStatus::kInterrupted) {
+    std::cout << run.state.answer << '\n';
+  }
+  switch (run.status) {
+    case agent::JobStatus::kCompleted:
+    case agent::JobStatus::kLimit:
+      return 0;
+    case agent::JobStatus::kWaitingApproval:
+      if (!options.quiet)
+        progress.say("job " + run.state.id + " waits for an approval (mnemo jobs show " +
+                     run.state.id + ")");
+      return 3;
+    case agent::JobStatus::kCancelled:
+      return 4;
+    case agent::JobStatus::kInterrupted:
+      if (interrupted) {
+        if (!options.quiet)
+          progress.say("interrupted: `mnemo resume " + run.state.id + "` continues the job");
+        return 130;
+      }
+      return 1;
+    case agent::JobStatus::kFailed:
+      return 1;
+  }
+  return 1;
+}
+
+}  // namespace mnemo::app

@@ -1,0 +1,29 @@
+#pragma once
+// Runs an agent job in the foreground for `mnemo run`, `mnemo resume` and `mnemo jobs
+// approve|deny`: one io_context, the runtime, progress lines on stderr, Ctrl-C/SIGTERM pause the
+// job (resumable).
+#include <mnemo/agent/runtime.h>
+
+#include <functional>
+#include <string>
+
+namespace mnemo::app {
+
+struct JobRunOptions {
+  std::string store;   // empty: MNEMO_HOME/store
+  bool json = false;   // print the job as JSON at the end instead of the answer
+  bool quiet = false;  // no progress lines
+  std::string job_id;  // for the hints in progress lines
+};
+
+// What to do once the store and runtime are up: start or resume a job.
+using JobLauncher = std::function<boost::asio::awaitable<Result<agent::RunResult>>(
+    agent::Runtime&, const agent::JobObserver&)>;
+
+// Returns the process exit status: 0 completed or stopped by a limit, 1 error or failed, 3 waiting
+// for an approval, 4 cancelled, 130 paused by a signal.
+int run_job(const JobRunOptions& options, const JobLauncher& launch);
+
+std::string store_dir_or_default(const std::string& store);
+
+}  // namespace mnemo::app
