@@ -32,7 +32,8 @@ Status malformed(std::string_view text, std::string_view where, simdjson::error_
 }
 
 Status field_error(std::string_view where, std::string_view path, std::string_view what) {
-  return Status::corruption(std::string(where) + ": " + std::string(path) + ": " + std::string(what));
+  return Status::corruption(std::string(where) + ": " + std::string(path) + ": " +
+                            std::string(what));
 }
 
 // A string or null field; `present` says whether it held a string.
@@ -42,7 +43,8 @@ Status read_text(const element& object, std::string_view key, std::string_view w
   element e;
   if (object[key].get(e) || e.is_null()) return Status::ok();
   if (e.get_string().get(out)) {
-    return field_error(where, std::string(path) + "." + std::string(key), "expected a string or null");
+    return field_error(where, std::string(path) + "." + std::string(key),
+                       "expected a string or null");
   }
   present = true;
   return Status::ok();
@@ -83,7 +85,8 @@ std::string describe_error(const element& error, bool* has_kind = nullptr) {
   if (!error["type"].get_string().get(s)) kind = s;
   element code;
   if (kind.empty() && !error["code"].get(code) && !code.is_null()) {
-    kind = code.is_string() ? std::string(code.get_string().value_unsafe()) : simdjson::minify(code);
+    kind =
+        code.is_string() ? std::string(code.get_string().value_unsafe()) : simdjson::minify(code);
   }
   if (!error["message"].get_string().get(s)) message = s;
   if (message.empty()) message = simdjson::minify(error);
@@ -129,8 +132,8 @@ Status ChatChunkAccumulator::add(std::string_view chunk_json, std::string_view w
   if (!root.is_object()) return Status::corruption(std::string(where) + ": expected a JSON object");
   element error;
   if (!root["error"].get(error) && !error.is_null()) {
-    return Status::io_error(std::string(where) + ": the server sent an error: " +
-                            describe_error(error));
+    return Status::io_error(std::string(where) +
+                            ": the server sent an error: " + describe_error(error));
   }
   read_usage(root, result_.usage);
   element choice;
@@ -174,7 +177,8 @@ Status ChatChunkAccumulator::add(std::string_view chunk_json, std::string_view w
         std::string arguments;
         bool has_arguments = false;
         if (!call["function"].get(function) && function.is_object()) {
-          MNEMO_RETURN_IF_ERROR(read_text(function, "name", where, path + ".function", text, present));
+          MNEMO_RETURN_IF_ERROR(
+              read_text(function, "name", where, path + ".function", text, present));
           if (present) tool.name.append(text);
           MNEMO_RETURN_IF_ERROR(
               read_arguments(function, where, path + ".function", arguments, has_arguments));
@@ -227,7 +231,8 @@ Result<RemoteChatResult> RemoteStreamDecoder::finish(std::vector<ChatEvent>& eve
     std::string counts = " after " + std::to_string(sse_.events()) + " complete chunks (" +
                          std::to_string(sse_.bytes()) + " bytes)";
     if (sse_.in_event()) {
-      return Status::corruption("stream cut inside an event, without the [DONE] sentinel," + counts);
+      return Status::corruption("stream cut inside an event, without the [DONE] sentinel," +
+                                counts);
     }
     return Status::corruption("stream ended without the [DONE] sentinel" + counts);
   }
@@ -240,11 +245,12 @@ Result<RemoteChatResult> parse_chat_completion(std::string_view body) {
   if (auto error = thread_parser().parse(body.data(), body.size()).get(root)) {
     return malformed(body, kWhere, error);
   }
-  if (!root.is_object()) return Status::corruption(std::string(kWhere) + ": expected a JSON object");
+  if (!root.is_object())
+    return Status::corruption(std::string(kWhere) + ": expected a JSON object");
   element error;
   if (!root["error"].get(error) && !error.is_null()) {
-    return Status::io_error(std::string(kWhere) + ": the server sent an error: " +
-                            describe_error(error));
+    return Status::io_error(std::string(kWhere) +
+                            ": the server sent an error: " + describe_error(error));
   }
   RemoteChatResult result;
   read_usage(root, result.usage);
@@ -301,7 +307,8 @@ Result<std::vector<std::string>> parse_model_list(std::string_view body) {
   std::vector<std::string> ids;
   for (element model : data) {
     std::string_view id;
-    if (model["id"].get_string().get(id)) return field_error(kWhere, "data[].id", "expected a string");
+    if (model["id"].get_string().get(id))
+      return field_error(kWhere, "data[].id", "expected a string");
     ids.emplace_back(id);
   }
   return ids;

@@ -106,7 +106,8 @@ Result<T> with_retries(const RemoteEndpoint& endpoint, std::string_view url,
     if (!a.retry || streamed || attempt > endpoint.max_retries) {
       Status s = a.result.status();
       if (attempt == 1 || is_remote_cancellation(s)) return s;
-      return Status(s.code(), s.message() + " (gave up after " + std::to_string(attempt) + " attempts)");
+      return Status(s.code(),
+                    s.message() + " (gave up after " + std::to_string(attempt) + " attempts)");
     }
     if (!sleep_unless_cancelled(backoff_delay(endpoint, attempt, a.retry_after), cancel)) {
       return cancelled_status(url);
@@ -122,22 +123,27 @@ std::optional<Attempt<T>> transfer_failure(const remote::HttpOutcome& outcome, s
   Attempt<T> a;
   switch (outcome.failure) {
     case remote::HttpFailure::kNone:
-    case remote::HttpFailure::kAbortedBySink: return std::nullopt;
-    case remote::HttpFailure::kCancelled: a.result = cancelled_status(url); break;
+    case remote::HttpFailure::kAbortedBySink:
+      return std::nullopt;
+    case remote::HttpFailure::kCancelled:
+      a.result = cancelled_status(url);
+      break;
     case remote::HttpFailure::kConnect:
       a.result = Status::io_error(prefix + "cannot connect: " + outcome.error);
       a.retry = true;
       break;
     case remote::HttpFailure::kTimeout:
-      a.result = Status::io_error(prefix + "timed out after " +
-                                  std::to_string(endpoint.timeout.count()) + " ms (" +
-                                  outcome.error + ")");
+      a.result =
+          Status::io_error(prefix + "timed out after " + std::to_string(endpoint.timeout.count()) +
+                           " ms (" + outcome.error + ")");
       break;
     case remote::HttpFailure::kTransport:
       a.result = Status::io_error(prefix + "connection failed: " + outcome.error);
       a.retry = true;
       break;
-    case remote::HttpFailure::kOther: a.result = Status::io_error(prefix + outcome.error); break;
+    case remote::HttpFailure::kOther:
+      a.result = Status::io_error(prefix + outcome.error);
+      break;
   }
   return a;
 }
@@ -147,7 +153,8 @@ void emit_whole(const AssistantMessage& message, const RemoteEventFn& on_event) 
   if (!message.reasoning_content.empty()) {
     on_event(remote::delta_event(ChatEventKind::kReasoningDelta, message.reasoning_content));
   }
-  if (!message.content.empty()) on_event(remote::delta_event(ChatEventKind::kTextDelta, message.content));
+  if (!message.content.empty())
+    on_event(remote::delta_event(ChatEventKind::kTextDelta, message.content));
   for (size_t i = 0; i < message.tool_calls.size(); ++i) {
     const ToolCall& tool = message.tool_calls[i];
     on_event(remote::tool_begin_event(i, tool));
@@ -187,7 +194,8 @@ Result<std::string> remote_request_body(const RemoteEndpoint& endpoint,
     MNEMO_RETURN_IF_ERROR(check_json("tool_choice", tool_choice, false));
     body += ",\"tool_choice\":" + tool_choice;
   }
-  if (request.temperature) MNEMO_RETURN_IF_ERROR(append_number(body, "temperature", *request.temperature));
+  if (request.temperature)
+    MNEMO_RETURN_IF_ERROR(append_number(body, "temperature", *request.temperature));
   if (request.top_p) MNEMO_RETURN_IF_ERROR(append_number(body, "top_p", *request.top_p));
   if (request.seed) body += ",\"seed\":" + std::to_string(*request.seed);
   if (request.max_tokens) body += ",\"max_tokens\":" + std::to_string(*request.max_tokens);
@@ -220,7 +228,8 @@ Result<RemoteChatResult> RemoteChatClient::complete(const RemoteChatRequest& req
                   request.stream ? "Accept: text/event-stream" : "Accept: application/json",
                   // No "Expect: 100-continue" wait before large bodies.
                   "Expect:"};
-  if (!endpoint_.api_key.empty()) http.headers.push_back("Authorization: Bearer " + endpoint_.api_key);
+  if (!endpoint_.api_key.empty())
+    http.headers.push_back("Authorization: Bearer " + endpoint_.api_key);
 
   bool streamed = false;
   auto attempt_once = [&]() -> Attempt<RemoteChatResult> {
@@ -249,7 +258,8 @@ Result<RemoteChatResult> RemoteChatClient::complete(const RemoteChatRequest& req
         return status.is_ok();
       }
       if (buffered.size() + bytes.size() > kMaxBufferedBody) {
-        sink_error = Status::io_error("answer larger than " + std::to_string(kMaxBufferedBody) + " bytes");
+        sink_error =
+            Status::io_error("answer larger than " + std::to_string(kMaxBufferedBody) + " bytes");
         return false;
       }
       buffered.append(bytes);
@@ -259,9 +269,10 @@ Result<RemoteChatResult> RemoteChatClient::complete(const RemoteChatRequest& req
     std::string prefix = "remote " + chat_url_ + ": ";
     if (auto failure = transfer_failure<RemoteChatResult>(outcome, chat_url_, endpoint_)) {
       if (sse && outcome.failure == remote::HttpFailure::kTransport) {
-        failure->result = Status::io_error(
-            prefix + "stream cut after " + std::to_string(decoder.chunks()) + " chunks (" +
-            std::to_string(decoder.bytes()) + " bytes), without the [DONE] sentinel: " + outcome.error);
+        failure->result =
+            Status::io_error(prefix + "stream cut after " + std::to_string(decoder.chunks()) +
+                             " chunks (" + std::to_string(decoder.bytes()) +
+                             " bytes), without the [DONE] sentinel: " + outcome.error);
       }
       return std::move(*failure);
     }
@@ -276,7 +287,8 @@ Result<RemoteChatResult> RemoteChatClient::complete(const RemoteChatRequest& req
       a.retry_after = outcome.head.retry_after;
       return a;
     }
-    Result<RemoteChatResult> result = sse ? decoder.finish(events) : parse_chat_completion(buffered);
+    Result<RemoteChatResult> result =
+        sse ? decoder.finish(events) : parse_chat_completion(buffered);
     if (!result) {
       a.result = result.status().with_context(prefix.substr(0, prefix.size() - 2));
       // A cut stream that gave the caller nothing can be asked again.
@@ -292,8 +304,8 @@ Result<RemoteChatResult> RemoteChatClient::complete(const RemoteChatRequest& req
     return a;
   };
   int attempts = 0;
-  Result<RemoteChatResult> result =
-      with_retries<RemoteChatResult>(endpoint_, chat_url_, cancel, streamed, attempt_once, attempts);
+  Result<RemoteChatResult> result = with_retries<RemoteChatResult>(
+      endpoint_, chat_url_, cancel, streamed, attempt_once, attempts);
   if (result) result->attempts = attempts;
   return result;
 }
@@ -304,7 +316,8 @@ Result<std::vector<std::string>> RemoteChatClient::list_models() const {
   http.connect_timeout = endpoint_.connect_timeout;
   http.timeout = endpoint_.timeout;
   http.headers = {"Accept: application/json"};
-  if (!endpoint_.api_key.empty()) http.headers.push_back("Authorization: Bearer " + endpoint_.api_key);
+  if (!endpoint_.api_key.empty())
+    http.headers.push_back("Authorization: Bearer " + endpoint_.api_key);
   const bool streamed = false;
   auto attempt_once = [&]() -> Attempt<std::vector<std::string>> {
     std::string buffered;
@@ -313,7 +326,8 @@ Result<std::vector<std::string>> RemoteChatClient::list_models() const {
       return buffered.size() <= kMaxBufferedBody;
     };
     remote::HttpOutcome outcome = remote::http_exchange(http, sink);
-    if (auto failure = transfer_failure<std::vector<std::string>>(outcome, models_url_, endpoint_)) {
+    if (auto failure =
+            transfer_failure<std::vector<std::string>>(outcome, models_url_, endpoint_)) {
       return std::move(*failure);
     }
     Attempt<std::vector<std::string>> a;
@@ -325,8 +339,9 @@ Result<std::vector<std::string>> RemoteChatClient::list_models() const {
       a.retry_after = outcome.head.retry_after;
     } else {
       Result<std::vector<std::string>> ids = parse_model_list(buffered);
-      a.result = ids ? std::move(ids) : Result<std::vector<std::string>>(
-                                            ids.status().with_context("remote " + models_url_));
+      a.result = ids ? std::move(ids)
+                     : Result<std::vector<std::string>>(
+                           ids.status().with_context("remote " + models_url_));
     }
     return a;
   };

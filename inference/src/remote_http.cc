@@ -84,10 +84,12 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 
 HttpFailure classify(CURLcode rc, CURL* c) {
   switch (rc) {
-    case CURLE_OK: return HttpFailure::kNone;
+    case CURLE_OK:
+      return HttpFailure::kNone;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return HttpFailure::kConnect;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return HttpFailure::kConnect;
     case CURLE_OPERATION_TIMEDOUT: {
       curl_off_t connected = 0;
       curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
@@ -99,8 +101,10 @@ HttpFailure classify(CURLcode rc, CURL* c) {
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR: return HttpFailure::kTransport;
-    default: return HttpFailure::kOther;
+    case CURLE_SSL_CONNECT_ERROR:
+      return HttpFailure::kTransport;
+    default:
+      return HttpFailure::kOther;
   }
 }
 
@@ -133,7 +137,8 @@ HttpOutcome http_exchange(const HttpRequest& request, const BodySink& sink) {
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   // A loopback server is never reached through a proxy from the environment.
   curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "mnemo-remote/0.1");

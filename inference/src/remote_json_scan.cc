@@ -1,5 +1,5 @@
-// Where JSON text goes wrong: simdjson's DOM says that a document is malformed but not where, and an
-// error about a server's chunk should point at the byte.
+// Where JSON text goes wrong: simdjson's DOM says that a document is malformed but not where, and
+// an error about a server's chunk should point at the byte.
 #include <mnemo/inference/remote_client.h>
 
 namespace mnemo::inference {
@@ -33,13 +33,20 @@ class JsonScan {
   bool value(int depth) {
     if (at_end() || depth > kMaxDepth) return false;
     switch (peek()) {
-      case '{': return object(depth);
-      case '[': return array(depth);
-      case '"': return string();
-      case 't': return literal("true");
-      case 'f': return literal("false");
-      case 'n': return literal("null");
-      default: return (peek() == '-' || is_digit(peek())) && number();
+      case '{':
+        return object(depth);
+      case '[':
+        return array(depth);
+      case '"':
+        return string();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return (peek() == '-' || is_digit(peek())) && number();
     }
   }
 

@@ -64,19 +64,18 @@ long long ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
 }
 
-const std::string kStreamReasoning =
-    std::string("\011\357\277\275\002\357\277\275\000U\001\013\010\357\277\275\013\357\277\275\011\014a",
-                23);
+const std::string kStreamReasoning = std::string(
+    "\011\357\277\275\002\357\277\275\000U\001\013\010\357\277\275\013\357\277\275\011\014a", 23);
 
 }  // namespace
 
-TEST_CASE("remote client reads llama-server's recorded non-streamed answer", "[remote]") {
+TEST_CASE("remote: client reads llama-server's recorded non-streamed answer", "[remote]") {
   std::string plain = remote_data("plain.json");
   LoopbackHttpServer server([&](HttpExchange& x) { x.respond(200, "application/json", plain); });
   RemoteChatClient client(endpoint_for(server));
   std::vector<ChatEvent> events;
-  auto r = client.complete(chat_request(false), [&](const ChatEvent& e) { events.push_back(e); },
-                           nullptr);
+  auto r = client.complete(
+      chat_request(false), [&](const ChatEvent& e) { events.push_back(e); }, nullptr);
   REQUIRE(r);
   CHECK(r->finish_reason == "length");
   CHECK(r->usage.prompt_tokens == 43);
@@ -91,7 +90,7 @@ TEST_CASE("remote client reads llama-server's recorded non-streamed answer", "[r
   CHECK(server.received()[0].body.find("stream_options") == std::string::npos);
 }
 
-TEST_CASE("remote client streams llama-server's recorded SSE answer event by event", "[remote]") {
+TEST_CASE("remote: client streams llama-server's recorded SSE answer event by event", "[remote]") {
   LoopbackHttpServer server(serve_recorded_stream);
   RemoteChatClient client(endpoint_for(server));
   std::string reasoning;
@@ -113,7 +112,7 @@ TEST_CASE("remote client streams llama-server's recorded SSE answer event by eve
   CHECK(r->usage.completion_tokens == 8);
 }
 
-TEST_CASE("the request carries model, messages, tools, tool_choice, options and the key",
+TEST_CASE("remote: the request carries model, messages, tools, tool_choice, options and the key",
           "[remote]") {
   LoopbackHttpServer server(serve_recorded_stream);
   RemoteChatClient client(endpoint_for(server));
@@ -155,7 +154,8 @@ TEST_CASE("the request carries model, messages, tools, tool_choice, options and 
   CHECK(server.requests() == 1);
 }
 
-TEST_CASE("HTTP 400 answers name the status, type and message and are not retried", "[remote]") {
+TEST_CASE("remote: HTTP 400 answers name the status, type and message and are not retried",
+          "[remote]") {
   for (const char* name : {"error_context.json", "error_bad_request.json"}) {
     auto recorded = remote_error_data(name);
     LoopbackHttpServer server([&](HttpExchange& x) {
@@ -167,10 +167,11 @@ TEST_CASE("HTTP 400 answers name the status, type and message and are not retrie
     CHECK(r.status().code() == StatusCode::kInvalidArgument);
     CHECK(server.requests() == 1);
     if (std::string(name) == "error_context.json") {
-      CHECK(r.status().message() ==
-            "remote " + chat_url(server) +
-                ": HTTP 400 exceed_context_size_error: request (60037 tokens) exceeds the available "
-                "context size (8192 tokens), try increasing it");
+      CHECK(
+          r.status().message() ==
+          "remote " + chat_url(server) +
+              ": HTTP 400 exceed_context_size_error: request (60037 tokens) exceeds the available "
+              "context size (8192 tokens), try increasing it");
     } else {
       CHECK(r.status().message() == "remote " + chat_url(server) +
                                         ": HTTP 400 invalid_request_error: Expected 'messages' to "
@@ -179,10 +180,11 @@ TEST_CASE("HTTP 400 answers name the status, type and message and are not retrie
   }
 }
 
-TEST_CASE("a 503 and then a 200 is retried: two requests, one answer", "[remote]") {
+TEST_CASE("remote: a 503 and then a 200 is retried: two requests, one answer", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
     if (x.number == 1) {
-      x.respond(503, "application/json", R"({"error":{"message":"loading model","type":"unavailable_error"}})");
+      x.respond(503, "application/json",
+                R"({"error":{"message":"loading model","type":"unavailable_error"}})");
     } else {
       serve_recorded_stream(x);
     }
@@ -195,7 +197,7 @@ TEST_CASE("a 503 and then a 200 is retried: two requests, one answer", "[remote]
   CHECK(r->message.reasoning_content == kStreamReasoning);
 }
 
-TEST_CASE("Retry-After is honoured before the next attempt", "[remote]") {
+TEST_CASE("remote: Retry-After is honoured before the next attempt", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
     if (x.number == 1) {
       x.respond(429, "application/json", R"({"error":{"message":"slow down","type":"rate_limit"}})",
@@ -214,10 +216,11 @@ TEST_CASE("Retry-After is honoured before the next attempt", "[remote]") {
   CHECK(ms_since(start) >= 950);
 }
 
-TEST_CASE("a 401 is not retried", "[remote]") {
+TEST_CASE("remote: a 401 is not retried", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
-    x.respond(401, "application/json",
-              R"j({"error":{"message":"Authentication Fails (no such user)","type":"authentication_error","param":null,"code":"invalid_request_error"}})j");
+    x.respond(
+        401, "application/json",
+        R"j({"error":{"message":"Authentication Fails (no such user)","type":"authentication_error","param":null,"code":"invalid_request_error"}})j");
   });
   RemoteChatClient client(endpoint_for(server));
   auto r = client.complete(chat_request(), nullptr, nullptr);
@@ -228,8 +231,10 @@ TEST_CASE("a 401 is not retried", "[remote]") {
                                     "such user)");
 }
 
-TEST_CASE("retries stop after max_retries with the last error and the attempt count", "[remote]") {
-  LoopbackHttpServer server([](HttpExchange& x) { x.respond(502, "text/html", "<h1>Bad Gateway</h1>"); });
+TEST_CASE("remote: retries stop after max_retries with the last error and the attempt count",
+          "[remote]") {
+  LoopbackHttpServer server(
+      [](HttpExchange& x) { x.respond(502, "text/html", "<h1>Bad Gateway</h1>"); });
   RemoteEndpoint endpoint = endpoint_for(server);
   endpoint.max_retries = 2;
   RemoteChatClient client(endpoint);
@@ -237,11 +242,12 @@ TEST_CASE("retries stop after max_retries with the last error and the attempt co
   REQUIRE_FALSE(r);
   CHECK(server.requests() == 3);
   CHECK(r.status().code() == StatusCode::kIoError);
-  CHECK(r.status().message() ==
-        "remote " + chat_url(server) + ": HTTP 502: <h1>Bad Gateway</h1> (gave up after 3 attempts)");
+  CHECK(r.status().message() == "remote " + chat_url(server) +
+                                    ": HTTP 502: <h1>Bad Gateway</h1> (gave up after 3 attempts)");
 }
 
-TEST_CASE("an unreachable server is an error naming the URL, after the retries", "[remote]") {
+TEST_CASE("remote: an unreachable server is an error naming the URL, after the retries",
+          "[remote]") {
   // A port that was just free: nothing listens there.
   int port = 0;
   {
@@ -268,7 +274,7 @@ TEST_CASE("an unreachable server is an error naming the URL, after the retries",
   CHECK(models.status().message().find("/v1/models: cannot connect") != std::string::npos);
 }
 
-TEST_CASE("a stream cut in the middle is an error, not a silent retry", "[remote]") {
+TEST_CASE("remote: a stream cut in the middle is an error, not a silent retry", "[remote]") {
   std::string sse = remote_data("stream.sse");
   std::string half = sse.substr(0, sse.size() / 2);
   SECTION("the connection closes inside a chunked body") {
@@ -278,7 +284,8 @@ TEST_CASE("a stream cut in the middle is an error, not a silent retry", "[remote
     });
     RemoteChatClient client(endpoint_for(server));
     int events = 0;
-    auto r = client.complete(chat_request(), [&](const ChatEvent&) { ++events; }, nullptr);
+    auto r = client.complete(
+        chat_request(), [&](const ChatEvent&) { ++events; }, nullptr);
     REQUIRE_FALSE(r);
     INFO(r.status().message());
     CHECK(events > 0);
@@ -288,22 +295,25 @@ TEST_CASE("a stream cut in the middle is an error, not a silent retry", "[remote
   }
   SECTION("the connection closes at the end of an unframed body") {
     LoopbackHttpServer server([&](HttpExchange& x) {
-      x.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + half);
+      x.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" +
+              half);
     });
     RemoteChatClient client(endpoint_for(server));
     int events = 0;
-    auto r = client.complete(chat_request(), [&](const ChatEvent&) { ++events; }, nullptr);
+    auto r = client.complete(
+        chat_request(), [&](const ChatEvent&) { ++events; }, nullptr);
     REQUIRE_FALSE(r);
     INFO(r.status().message());
     CHECK(events > 0);
     CHECK(server.requests() == 1);
-    CHECK(r.status().message().rfind(
-              "remote " + chat_url(server) + ": stream cut inside an event, without the [DONE] sentinel",
-              0) == 0);
+    CHECK(
+        r.status().message().rfind("remote " + chat_url(server) +
+                                       ": stream cut inside an event, without the [DONE] sentinel",
+                                   0) == 0);
   }
 }
 
-TEST_CASE("a stalled server is a timeout error, not retried", "[remote]") {
+TEST_CASE("remote: a stalled server is a timeout error, not retried", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
     x.begin_chunked();
     x.send_chunk(remote_data("stream.sse").substr(0, 300));
@@ -316,12 +326,13 @@ TEST_CASE("a stalled server is a timeout error, not retried", "[remote]") {
   auto r = client.complete(chat_request(), nullptr, nullptr);
   REQUIRE_FALSE(r);
   INFO(r.status().message());
-  CHECK(r.status().message().rfind("remote " + chat_url(server) + ": timed out after 300 ms", 0) == 0);
+  CHECK(r.status().message().rfind("remote " + chat_url(server) + ": timed out after 300 ms", 0) ==
+        0);
   CHECK(server.requests() == 1);
   CHECK(ms_since(start) < 3000);
 }
 
-TEST_CASE("cancellation mid-stream returns promptly", "[remote]") {
+TEST_CASE("remote: cancellation mid-stream returns promptly", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
     x.begin_chunked();
     std::string sse = remote_data("stream.sse");
@@ -335,12 +346,14 @@ TEST_CASE("cancellation mid-stream returns promptly", "[remote]") {
   Clock::time_point cancelled_at;
   std::thread canceller([&] {
     auto give_up = Clock::now() + std::chrono::seconds(10);
-    while (!first_event.load() && Clock::now() < give_up) std::this_thread::sleep_for(milliseconds(1));
+    while (!first_event.load() && Clock::now() < give_up)
+      std::this_thread::sleep_for(milliseconds(1));
     std::this_thread::sleep_for(milliseconds(100));
     cancelled_at = Clock::now();
     cancel = true;
   });
-  auto r = client.complete(chat_request(), [&](const ChatEvent&) { first_event = true; }, &cancel);
+  auto r = client.complete(
+      chat_request(), [&](const ChatEvent&) { first_event = true; }, &cancel);
   auto returned_at = Clock::now();
   canceller.join();
   CHECK(first_event.load());
@@ -351,7 +364,7 @@ TEST_CASE("cancellation mid-stream returns promptly", "[remote]") {
   CHECK(server.requests() == 1);
 }
 
-TEST_CASE("cancellation during the backoff between attempts returns promptly", "[remote]") {
+TEST_CASE("remote: cancellation during the backoff between attempts returns promptly", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) { x.respond(503, "text/plain", "busy"); });
   RemoteEndpoint endpoint = endpoint_for(server);
   endpoint.backoff_base = milliseconds(20000);
@@ -371,10 +384,11 @@ TEST_CASE("cancellation during the backoff between attempts returns promptly", "
   CHECK(server.requests() == 1);
 }
 
-TEST_CASE("list_models reads the ids from GET /v1/models with the key", "[remote]") {
+TEST_CASE("remote: list_models reads the ids from GET /v1/models with the key", "[remote]") {
   LoopbackHttpServer server([](HttpExchange& x) {
-    x.respond(200, "application/json",
-              R"({"object":"list","data":[{"id":"tiny-long.gguf","object":"model","owned_by":"llamacpp"}]})");
+    x.respond(
+        200, "application/json",
+        R"({"object":"list","data":[{"id":"tiny-long.gguf","object":"model","owned_by":"llamacpp"}]})");
   });
   RemoteChatClient client(endpoint_for(server));
   auto models = client.list_models();

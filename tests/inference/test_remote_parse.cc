@@ -9,9 +9,9 @@
 
 using namespace std::string_literals;
 using mnemo::StatusCode;
+using mnemo::inference::ChatChunkAccumulator;
 using mnemo::inference::ChatEvent;
 using mnemo::inference::ChatEventKind;
-using mnemo::inference::ChatChunkAccumulator;
 using mnemo::inference::json_error_offset;
 using mnemo::inference::parse_chat_completion;
 using mnemo::inference::parse_model_list;
@@ -35,7 +35,8 @@ struct SseRun {
 SseRun sse_in_pieces(std::string_view bytes, size_t piece) {
   SseParser parser;
   SseRun run;
-  for (size_t at = 0; at < bytes.size(); at += piece) parser.push(bytes.substr(at, piece), run.events);
+  for (size_t at = 0; at < bytes.size(); at += piece)
+    parser.push(bytes.substr(at, piece), run.events);
   run.done = parser.done();
   run.in_event = parser.in_event();
   return run;
@@ -93,7 +94,9 @@ bool same_chat_events(const std::vector<ChatEvent>& a, const std::vector<ChatEve
 // pieces, the second call's pieces interleaved with the first's, a keep-alive comment, CRLF lines.
 const std::string kToolStream =
     ": keep-alive\r\n\r\n"
-    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Let me "
+    "data: "
+    "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Let "
+    "me "
     "check.\"},\"finish_reason\":null}]}\r\n\r\n"
     "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\","
     "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\r\n\r\n"
@@ -101,7 +104,8 @@ const std::string kToolStream =
     "{\"arguments\":\"{\\\"city\\\": \"}}]}}]}\r\n\r\n"
     "event: message\r\nid: 4\r\n"
     "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\","
-    "\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"tz\\\"\"}}]}}]}\r\n\r\n"
+    "\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"tz\\\"\"}}]}}]}"
+    "\r\n\r\n"
     "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
     "{\"arguments\":\"\\\"Paris\\\"}\"}}]}}]}\r\n\r\n"
     "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":"
@@ -112,7 +116,8 @@ const std::string kToolStream =
 
 }  // namespace
 
-TEST_CASE("sse parser gives the same events for every split of the recorded streams", "[remote]") {
+TEST_CASE("remote: sse parser gives the same events for every split of the recorded streams",
+          "[remote]") {
   for (const char* name : {"stream.sse", "tool_required.sse"}) {
     INFO(name);
     std::string bytes = remote_data(name);
@@ -131,7 +136,8 @@ TEST_CASE("sse parser gives the same events for every split of the recorded stre
   }
 }
 
-TEST_CASE("sse parser joins data lines and ignores comments, event, id and retry lines", "[remote]") {
+TEST_CASE("remote: sse parser joins data lines and ignores comments, event, id and retry lines",
+          "[remote]") {
   std::string bytes =
       ": a comment\r\nevent: update\rid: 9\nretry: 100\r\ndata: one\r\ndata:two\r\ndata\r\n\r\n"
       "\n\n: only a comment\n\n"
@@ -151,7 +157,8 @@ TEST_CASE("sse parser joins data lines and ignores comments, event, id and retry
   }
 }
 
-TEST_CASE("sse parser tells a stream cut inside an event from one cut between events", "[remote]") {
+TEST_CASE("remote: sse parser tells a stream cut inside an event from one cut between events",
+          "[remote]") {
   SseRun between = sse_in_pieces("data: {}\n\n", 3);
   CHECK_FALSE(between.in_event);
   CHECK_FALSE(between.done);
@@ -162,7 +169,8 @@ TEST_CASE("sse parser tells a stream cut inside an event from one cut between ev
   CHECK(unterminated.in_event);
 }
 
-TEST_CASE("stream decoder assembles llama-server's recorded stream in every split", "[remote]") {
+TEST_CASE("remote: stream decoder assembles llama-server's recorded stream in every split",
+          "[remote]") {
   std::string bytes = remote_data("stream.sse");
   Decoded whole = decode_in_pieces(bytes, bytes.size());
   REQUIRE(whole.result);
@@ -186,7 +194,7 @@ TEST_CASE("stream decoder assembles llama-server's recorded stream in every spli
   }
 }
 
-TEST_CASE("stream decoder copes with a tools stream that holds no call", "[remote]") {
+TEST_CASE("remote: stream decoder copes with a tools stream that holds no call", "[remote]") {
   // llama-server ignored tool_choice "required": the answer is reasoning noise and no call.
   std::string bytes = remote_data("tool_required.sse");
   for (size_t piece = 1; piece <= bytes.size(); piece += 7) {
@@ -199,8 +207,9 @@ TEST_CASE("stream decoder copes with a tools stream that holds no call", "[remot
   }
 }
 
-TEST_CASE("stream decoder assembles tool calls from their deltas and keeps the server's ids",
-          "[remote]") {
+TEST_CASE(
+    "remote: stream decoder assembles tool calls from their deltas and keeps the server's ids",
+    "[remote]") {
   Decoded whole = decode_in_pieces(kToolStream, kToolStream.size());
   REQUIRE(whole.result);
   const RemoteChatResult& r = *whole.result;
@@ -239,7 +248,8 @@ TEST_CASE("stream decoder assembles tool calls from their deltas and keeps the s
   }
 }
 
-TEST_CASE("a malformed chunk is an error naming the chunk number and the byte", "[remote]") {
+TEST_CASE("remote: a malformed chunk is an error naming the chunk number and the byte",
+          "[remote]") {
   std::string bad = R"({"choices":[{"delta":{"content":"x"}]})";
   std::string bytes = "data: {\"choices\":[]}\n\ndata: " + bad + "\n\ndata: [DONE]\n\n";
   size_t error_byte = bad.find("]}");
@@ -256,8 +266,9 @@ TEST_CASE("a malformed chunk is an error naming the chunk number and the byte", 
   }
 }
 
-TEST_CASE("a stream without [DONE] or cut inside an event is an error naming what is missing",
-          "[remote]") {
+TEST_CASE(
+    "remote: a stream without [DONE] or cut inside an event is an error naming what is missing",
+    "[remote]") {
   std::string bytes = remote_data("stream.sse");
   std::string without_done = bytes.substr(0, bytes.find("data: [DONE]"));
   Decoded ended = decode_in_pieces(without_done, 64);
@@ -269,13 +280,15 @@ TEST_CASE("a stream without [DONE] or cut inside an event is an error naming wha
   Decoded cut_run = decode_in_pieces(cut, 64);
   REQUIRE_FALSE(cut_run.result);
   CHECK(cut_run.result.status().message().find("stream cut inside an event, without the [DONE] "
-                                                "sentinel") == 0);
+                                               "sentinel") == 0);
 }
 
-TEST_CASE("an error object inside a stream stops it with the server's message", "[remote]") {
+TEST_CASE("remote: an error object inside a stream stops it with the server's message",
+          "[remote]") {
   Decoded run = decode_in_pieces(
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
-      "data: {\"error\":{\"message\":\"engine died\",\"type\":\"internal_error\",\"code\":500}}\n\n",
+      "data: {\"error\":{\"message\":\"engine "
+      "died\",\"type\":\"internal_error\",\"code\":500}}\n\n",
       10);
   REQUIRE_FALSE(run.result);
   CHECK(run.result.status().message() ==
@@ -283,7 +296,8 @@ TEST_CASE("an error object inside a stream stops it with the server's message", 
   CHECK(joined(run.events, ChatEventKind::kTextDelta) == "a");
 }
 
-TEST_CASE("non-streamed body: llama-server's recorded answer, extra fields ignored", "[remote]") {
+TEST_CASE("remote: non-streamed body: llama-server's recorded answer, extra fields ignored",
+          "[remote]") {
   auto r = parse_chat_completion(remote_data("plain.json"));
   REQUIRE(r);
   CHECK(r->message.content.empty());
@@ -294,7 +308,7 @@ TEST_CASE("non-streamed body: llama-server's recorded answer, extra fields ignor
   CHECK(r->usage.completion_tokens == 8);
 }
 
-TEST_CASE("non-streamed body: tool calls with string or object arguments", "[remote]") {
+TEST_CASE("remote: non-streamed body: tool calls with string or object arguments", "[remote]") {
   auto r = parse_chat_completion(R"({"choices":[{"index":0,"finish_reason":"tool_calls",
     "message":{"role":"assistant","content":null,"reasoning":"think",
     "tool_calls":[{"id":"call_1","type":"function","function":{"name":"ls","arguments":"{\"path\":\"/\"}"}},
@@ -315,21 +329,24 @@ TEST_CASE("non-streamed body: tool calls with string or object arguments", "[rem
         "chat completion body: choices[0].message.content: expected a string or null");
 }
 
-TEST_CASE("error bodies become statuses naming the HTTP status, type and message", "[remote]") {
+TEST_CASE("remote: error bodies become statuses naming the HTTP status, type and message",
+          "[remote]") {
   const std::string url = "http://127.0.0.1:9/v1/chat/completions";
   auto context = remote_error_data("error_context.json");
   CHECK(context.status == 400);
   auto s = remote_http_error(url, context.status, context.body);
   CHECK(s.code() == StatusCode::kInvalidArgument);
-  CHECK(s.message() ==
-        "remote http://127.0.0.1:9/v1/chat/completions: HTTP 400 exceed_context_size_error: request "
-        "(60037 tokens) exceeds the available context size (8192 tokens), try increasing it");
+  CHECK(
+      s.message() ==
+      "remote http://127.0.0.1:9/v1/chat/completions: HTTP 400 exceed_context_size_error: request "
+      "(60037 tokens) exceeds the available context size (8192 tokens), try increasing it");
   auto bad = remote_error_data("error_bad_request.json");
   CHECK(remote_http_error(url, bad.status, bad.body).message() ==
         "remote " + url + ": HTTP 400 invalid_request_error: Expected 'messages' to be an array");
   // vLLM's older top-level error, FastAPI's detail, a proxy's HTML, an empty body.
-  CHECK(remote_http_error(url, 404, R"({"object":"error","message":"model x does not exist",)"
-                                    R"("type":"NotFoundError","param":null,"code":404})")
+  CHECK(remote_http_error(url, 404,
+                          R"({"object":"error","message":"model x does not exist",)"
+                          R"("type":"NotFoundError","param":null,"code":404})")
             .message() == "remote " + url + ": HTTP 404 NotFoundError: model x does not exist");
   CHECK(remote_http_error(url, 404, "{}").code() == StatusCode::kNotFound);
   CHECK(remote_http_error(url, 422, R"({"detail":"bad field"})").message() ==
@@ -342,8 +359,9 @@ TEST_CASE("error bodies become statuses naming the HTTP status, type and message
             .message() == "remote " + url + ": HTTP 401 invalid_api_key: no key");
 }
 
-TEST_CASE("json_error_offset points at the first wrong byte", "[remote]") {
-  CHECK(json_error_offset(R"({"a": [1, 2.5e-3, true, null, "\u00e9\n"]})") == std::string_view::npos);
+TEST_CASE("remote: json_error_offset points at the first wrong byte", "[remote]") {
+  CHECK(json_error_offset(R"({"a": [1, 2.5e-3, true, null, "\u00e9\n"]})") ==
+        std::string_view::npos);
   CHECK(json_error_offset("  {} ") == std::string_view::npos);
   CHECK(json_error_offset("") == 0);
   CHECK(json_error_offset("{\"a\" 1}") == 5);
@@ -355,16 +373,18 @@ TEST_CASE("json_error_offset points at the first wrong byte", "[remote]") {
   CHECK(json_error_offset("{} x") == 3);
 }
 
-TEST_CASE("remote urls accept a base with or without /v1 and trailing slashes", "[remote]") {
+TEST_CASE("remote: urls accept a base with or without /v1 and trailing slashes", "[remote]") {
   for (const char* base : {"http://h:1", "http://h:1/", "http://h:1/v1", "http://h:1/v1/"}) {
     CHECK(remote_api_url(base, "chat/completions") == "http://h:1/v1/chat/completions");
   }
-  CHECK(remote_api_url("https://api.deepseek.com", "models") == "https://api.deepseek.com/v1/models");
+  CHECK(remote_api_url("https://api.deepseek.com", "models") ==
+        "https://api.deepseek.com/v1/models");
   CHECK(remote_api_url("http://h/proxy/v1", "models") == "http://h/proxy/v1/models");
 }
 
-TEST_CASE("model lists are read from data[].id", "[remote]") {
-  auto ids = parse_model_list(R"({"object":"list","data":[{"id":"a","object":"model"},{"id":"b"}]})");
+TEST_CASE("remote: model lists are read from data[].id", "[remote]") {
+  auto ids =
+      parse_model_list(R"({"object":"list","data":[{"id":"a","object":"model"},{"id":"b"}]})");
   REQUIRE(ids);
   CHECK(*ids == std::vector<std::string>{"a", "b"});
   CHECK_FALSE(parse_model_list(R"({"models":[]})"));

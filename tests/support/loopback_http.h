@@ -1,7 +1,8 @@
 #pragma once
-// A small HTTP/1.1 server on 127.0.0.1 (port 0) for tests of HTTP clients: Beast reads each request,
-// and the test's handler answers on the raw socket, so it can stream, stall or cut the connection.
-// One request per connection (every answer says Connection: close); each connection has a thread.
+// A small HTTP/1.1 server on 127.0.0.1 (port 0) for tests of HTTP clients: Beast reads each
+// request, and the test's handler answers on the raw socket, so it can stream, stall or cut the
+// connection. One request per connection (every answer says Connection: close); each connection has
+// a thread.
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 
@@ -77,14 +78,16 @@ class HttpExchange {
     while (!stopping_.load()) {
       boost::system::error_code ec;
       socket_.read_some(boost::asio::buffer(&byte, 1), ec);
-      if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) return;
+      if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again)
+        return;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
 
  private:
   static std::string status_line(int status) {
-    auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+    auto reason =
+        boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
     return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   }
 

@@ -16,7 +16,8 @@ inline std::string remote_data(const std::string& name) {
   return std::move(*text);
 }
 
-// An error recording: the body the server sent and the HTTP status the recorder added as a last line.
+// An error recording: the body the server sent and the HTTP status the recorder added as a last
+// line.
 struct RecordedError {
   std::string body;
   long status = 0;

@@ -48,8 +48,9 @@ struct RemoteUsage {
 };
 
 struct RemoteChatResult {
-  AssistantMessage message;   // tool calls keep the server's id in ToolCall::id
-  std::string finish_reason;  // "stop", "length", "tool_calls", ...; empty when the server sent none
+  AssistantMessage message;  // tool calls keep the server's id in ToolCall::id
+  std::string
+      finish_reason;  // "stop", "length", "tool_calls", ...; empty when the server sent none
   RemoteUsage usage;
   int attempts = 1;
 };
