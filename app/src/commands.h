@@ -23,6 +23,8 @@ void register_resume_bench(CLI::App& bench, CommandContext& ctx);
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);
 void register_engine_benches(CLI::App& bench, CommandContext& ctx);
 void register_device_command(CLI::App& app, CommandContext& ctx);
+void register_serve_command(CLI::App& app, CommandContext& ctx);
+void register_keys_commands(CLI::App& app, CommandContext& ctx);
 
 // Prints "mnemo: MESSAGE" on stderr and returns the exit status for a failed command.
 int fail(std::string_view message);

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   mnemo::app::register_resume_bench(*app.get_subcommand("bench"), ctx);
   mnemo::app::register_engine_benches(*app.get_subcommand("bench"), ctx);
   mnemo::app::register_device_command(app, ctx);
+  mnemo::app::register_serve_command(app, ctx);
+  mnemo::app::register_keys_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
