@@ -26,6 +26,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The client tests' npm packages (tests/js), installed again only when the lock file changed.
+if command -v npm >/dev/null 2>&1 &&
+   ! [ tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json ]; then
+  npm ci --prefix tests/js --no-audit --no-fund --silent >/dev/null 2>&1 ||
+    echo "setup: npm ci --prefix tests/js failed; the JavaScript client test will be skipped"
+fi
+
 BUILD_DIR=${MNEMO_BUILD_DIR:-build}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja ${MNEMO_CMAKE_ARGS:-} >/dev/null

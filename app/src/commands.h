@@ -25,6 +25,8 @@ void register_engine_benches(CLI::App& bench, CommandContext& ctx);
 void register_device_command(CLI::App& app, CommandContext& ctx);
 void register_run_commands(CLI::App& app, CommandContext& ctx);
 void register_jobs_commands(CLI::App& app, CommandContext& ctx);
+void register_serve_command(CLI::App& app, CommandContext& ctx);
+void register_keys_commands(CLI::App& app, CommandContext& ctx);
 
 // Prints "mnemo: MESSAGE" on stderr and returns the exit status for a failed command.
 int fail(std::string_view message);

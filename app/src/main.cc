@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   mnemo::app::register_device_command(app, ctx);
   mnemo::app::register_run_commands(app, ctx);
   mnemo::app::register_jobs_commands(app, ctx);
+  mnemo::app::register_serve_command(app, ctx);
+  mnemo::app::register_keys_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -162,6 +162,8 @@ class Store {
   Result<VerifyReport> verify() const;
 
   struct Impl;
+  // For memory/'s own records kept beside the store's (API keys: keys.h); opaque elsewhere.
+  const Impl& impl() const { return *impl_; }
 
  private:
   explicit Store(std::unique_ptr<Impl> impl);

@@ -1,0 +1,143 @@
+// `mnemo serve`: the HTTP server (docs/server.md) over the embedded engine, with the store's API
+// keys. Prints "listening on http://HOST:PORT" once it accepts connections; SIGINT/SIGTERM shut it
+// down gracefully.
+#include <mnemo/inference/model.h>
+#include <mnemo/inference/tokenizer.h>
+#include <mnemo/memory/keys.h>
+#include <mnemo/memory/store.h>
+#include <mnemo/server/openai_api.h>
+#include <mnemo/server/server.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "default_model.h"
+#include "paths.h"
+
+namespace mnemo::app {
+namespace fs = std::filesystem;
+namespace {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string store;
+  std::string model;
+  std::string precision = "serving";
+  double read_timeout_s = 30;
+  double grace_s = 10;
+  int64_t max_context = 0;
+};
+
+// The id clients name: the model directory's name.
+std::string model_id(const std::string& dir) {
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string id = fs::absolute(p).filename().string();
+  return id.empty() ? "mnemo" : id;
+}
+
+int64_t directory_bytes(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      auto n = it->file_size(size_ec);
+      if (!size_ec) total += static_cast<int64_t>(n);
+    }
+  }
+  return total;
+}
+
+int run_serve(const ServeOptions& opt) {
+  auto precision = inference::parse_precision(opt.precision);
+  if (!precision) return fail(precision.status().message());
+  const std::string store_dir = opt.store.empty() ? mnemo_home() + "/store" : opt.store;
+  auto store = memory::Store::open(store_dir);
+  if (!store) return fail(store.status().message());
+  auto keys = memory::list_api_keys(**store);
+  if (!keys) return fail(keys.status().message());
+  const bool has_keys = !keys->empty();
+  if (Status s = server::check_listen_policy(opt.listen, has_keys); !s) {
+    return fail(s.message() + " (store " + store_dir +
+                " has none; add one with `mnemo keys add --tenant NAME --store " + store_dir + "`)");
+  }
+
+  std::string dir = opt.model;
+  if (dir.empty()) {
+    auto d = ensure_default_model();
+    if (!d) return fail(d.status().message());
+    dir = *d;
+  }
+  auto tokenizer = inference::Tokenizer::load(dir + "/tokenizer.json");
+  if (!tokenizer) return fail(tokenizer.status().message());
+  auto model = inference::Model::load(dir, {*precision});
+  if (!model) return fail(model.status().message());
+
+  auto metrics = std::make_shared<server::Metrics>();
+  metrics->set_store_bytes_source([store_dir] { return directory_bytes(store_dir); });
+  server::OpenAiOptions api_options;
+  api_options.model_id = model_id(dir);
+  api_options.max_context = opt.max_context;
+  auto api = server::OpenAiApi::create(**model, std::move(tokenizer).value(), api_options, metrics);
+  if (!api) return fail(api.status().message());
+  auto router = std::make_shared<server::Router>();
+  server::add_health_routes(*router, metrics);
+  (*api)->add_routes(*router);
+
+  server::ServerOptions so;
+  so.listen = opt.listen;
+  so.read_timeout = std::chrono::milliseconds(static_cast<int64_t>(opt.read_timeout_s * 1000));
+  so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.grace_s * 1000));
+  so.handle_signals = true;
+  if (has_keys) so.auth = server::make_store_authenticator(**store);
+  auto server = server::Server::start(so, router, metrics);
+  if (!server) return fail(server.status().message());
+  if (!has_keys) {
+    std::cerr << "mnemo serve: no API keys in store " << store_dir
+              << ": serving without authentication (loopback only)\n";
+  }
+  std::printf("listening on http://%s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+  (*server)->wait();
+  // The engine goes before the server: its last callbacks post to the server's executor.
+  api->reset();
+  server->reset();
+  std::cerr << "mnemo serve: stopped\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_serve_command(CLI::App& app, CommandContext& ctx) {
+  auto opt = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve the OpenAI-compatible API, health and metrics over HTTP (docs/server.md)");
+  cmd->add_option("--listen", opt->listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--store", opt->store, "store directory (default: MNEMO_HOME/store)");
+  cmd->add_option("--model", opt->model,
+                  "model directory (default: the embedded tiny model, created on first use)");
+  cmd->add_option("--precision", opt->precision, "fp32, bf16 or serving")
+      ->check(CLI::IsMember({"fp32", "bf16", "serving"}))
+      ->capture_default_str();
+  cmd->add_option("--read-timeout", opt->read_timeout_s,
+                  "seconds a client may take to send a request (slow clients are closed)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--grace", opt->grace_s,
+                  "seconds requests in flight may run after SIGINT/SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-context", opt->max_context,
+                  "tokens of context per request, prompt and completion (0: the model's)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->callback([opt, &ctx] { ctx.exit_code = run_serve(*opt); });
+}
+
+}  // namespace mnemo::app
