@@ -163,6 +163,14 @@ Status apply_input(JobState& s, const Reader& r) {
   user.content_kind = inference::ContentKind::kText;
   user.content = *content;
   s.messages.push_back(std::move(user));
+  // A new input starts a new run of the session.
+  s.inputs += 1;
+  s.run_steps = 0;
+  s.run_generated_tokens = 0;
+  s.finished = false;
+  s.finish_reason.clear();
+  s.limit.clear();
+  s.error.clear();
   return r.tokens("tokens", s.transcript);
 }
 
@@ -200,6 +208,8 @@ Status apply_message(JobState& s, const Reader& r) {
   const size_t before = s.transcript.size();
   MNEMO_RETURN_IF_ERROR(r.tokens("tokens", s.transcript));
   s.generated_tokens += s.transcript.size() - before;
+  s.run_generated_tokens += s.transcript.size() - before;
+  s.run_steps += 1;
   auto sampler = r.str("sampler_state", false);
   auto raw = internal::from_hex(sampler.value_or(""));
   if (!raw) return r.fail("sampler_state", "is not hex");

@@ -142,7 +142,9 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
     co_return Status::invalid_argument("job " + state.id + " already exists");
 
   memory::NewEvent created = internal::session_created_event(origin, job.spec.name);
-  if (Status s = rt.store.create_session(state.id, rt.options.tenant, created.payload); !s)
+  if (Status s = rt.store.create_session(
+          state.id, job.tenant.empty() ? rt.options.tenant : job.tenant, created.payload);
+      !s)
     co_return s;
   auto events = rt.store.read_events(state.id);
   if (!events) co_return events.status();
@@ -162,25 +164,55 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
   co_return RunResult{session.state(), session.state().status()};
 }
 
+Result<internal::EmbeddedModel*> Runtime::Impl::model_for(const JobState& state) {
+  const std::string& dir = state.origin.model_dir;
+  if (dir.empty())
+    return Status::unsupported("job " + state.id + " has no embedded model to run on");
+  auto m = model(dir, state.spec.model.embedded.precision);
+  if (!m) return m.status();
+  if ((*m)->model->fingerprint() != state.origin.fingerprint) {
+    return Status::invalid_argument("job " + state.id + " ran on a model with fingerprint " +
+                                    state.origin.fingerprint + "; the model in " + dir +
+                                    " is now " + (*m)->model->fingerprint() +
+                                    " (resuming on another model would not continue the same run)");
+  }
+  return m;
+}
+
 asio::awaitable<Result<RunResult>> Runtime::resume(std::string id, JobObserver observer) {
   Impl& rt = *impl_;
   if (rt.running.count(id)) co_return Status::invalid_argument("job " + id + " is already running");
   auto state = load(id);
   if (!state) co_return state.status();
   if (state->finished) co_return RunResult{*state, state->status()};
-  const std::string dir = state->origin.model_dir;
-  if (dir.empty())
-    co_return Status::unsupported("job " + id + " has no embedded model to resume with");
-  auto model = rt.model(dir, state->spec.model.embedded.precision);
+  auto model = rt.model_for(*state);
   if (!model) co_return model.status();
-  if ((*model)->model->fingerprint() != state->origin.fingerprint) {
-    co_return Status::invalid_argument(
-        "job " + id + " ran on a model with fingerprint " + state->origin.fingerprint +
-        "; the model in " + dir + " is now " + (*model)->model->fingerprint() +
-        " (resuming on another model would not continue the same run)");
-  }
   internal::Session session(rt, std::move(state).value(), **model, std::move(observer));
   Running running(rt, id, &session);
+  auto run = session.run(true);
+  Status s = co_await std::move(run);
+  if (!s) co_return s;
+  co_return RunResult{session.state(), session.state().status()};
+}
+
+asio::awaitable<Result<RunResult>> Runtime::input(std::string id, std::string content,
+                                                  JobObserver observer) {
+  Impl& rt = *impl_;
+  if (rt.running.count(id))
+    co_return Status::invalid_argument("session " + id + " is running; wait for its turn to end");
+  auto state = load(id);
+  if (!state) co_return state.status();
+  if (!state->calls_settled()) {
+    co_return Status::invalid_argument("session " + id + " has tool calls without results (" +
+                                       std::string(job_status_name(state->status())) +
+                                       "); approve, deny or resume it first");
+  }
+  auto model = rt.model_for(*state);
+  if (!model) co_return model.status();
+  internal::Session session(rt, std::move(state).value(), **model, std::move(observer));
+  Running running(rt, id, &session);
+  auto begin = session.begin(content);
+  if (Status s = co_await std::move(begin); !s) co_return s;
   auto run = session.run(true);
   Status s = co_await std::move(run);
   if (!s) co_return s;

@@ -43,6 +43,8 @@ struct Runtime::Impl {
   ~Impl();
 
   Result<internal::EmbeddedModel*> model(const std::string& dir, inference::Precision precision);
+  // The model a stored job runs on, refused when its fingerprint changed.
+  Result<internal::EmbeddedModel*> model_for(const JobState& state);
   void poll_control();
 };
 

@@ -44,6 +44,8 @@ Session::Session(Runtime::Impl& runtime, JobState state, EmbeddedModel& model, J
     : rt_(runtime), state_(std::move(state)), model_(model), observer_(std::move(observer)) {}
 
 Status Session::setup() {
+  if (set_up_) return Status::ok();
+  set_up_ = true;
   MNEMO_RETURN_IF_ERROR(build_tools(state_, &rt_.store, registry_, tool_ctx_));
   const ToolChoice& choice = state_.spec.tool_choice;
   if (choice.kind == ToolChoiceKind::kRequired || choice.kind == ToolChoiceKind::kTool ||
@@ -76,25 +78,34 @@ inference::Conversation Session::conversation(size_t message_count) const {
 
 asio::awaitable<Status> Session::begin(const std::string& input) {
   MNEMO_CO_RETURN_IF_ERROR(setup());
-  inference::ChatMessage user;
-  user.role = inference::ChatRole::kUser;
-  user.content_kind = inference::ContentKind::kText;
-  user.content = input;
-  inference::Conversation conv = conversation(0);
-  if (!state_.spec.instructions.empty()) {
+  const bool first = state_.messages.empty();
+  inference::Conversation conv = conversation(state_.messages.size());
+  if (first && !state_.spec.instructions.empty()) {
     inference::ChatMessage sys;
     sys.role = inference::ChatRole::kSystem;
     sys.content_kind = inference::ContentKind::kText;
     sys.content = state_.spec.instructions;
     conv.messages.push_back(std::move(sys));
   }
-  user.content = neutralize(user.content);
-  conv.messages.push_back(user);
+  std::string before;
+  if (!first) {
+    auto b = inference::render_v4_prompt(conv);
+    if (!b) co_return Status::internal("rendering the session: " + b.status().message());
+    before = std::move(b).value();
+  }
+  inference::ChatMessage user;
+  user.role = inference::ChatRole::kUser;
+  user.content_kind = inference::ContentKind::kText;
+  user.content = neutralize(input);
+  conv.messages.push_back(std::move(user));
   auto text = inference::render_v4_prompt(conv);
-  if (!text) co_return Status::invalid_argument("the job's prompt: " + text.status().message());
-  auto tokens = model_.tokenizer->encode(*text);
-  if (!tokens) co_return Status::invalid_argument("the job's prompt: " + tokens.status().message());
-  auto c = commit({input_event(state_.spec.instructions, input, *tokens)}, false);
+  if (!text) co_return Status::invalid_argument("the input: " + text.status().message());
+  if (text->compare(0, before.size(), before) != 0) {
+    co_return Status::internal("the rendered conversation changed before the new input");
+  }
+  auto tokens = model_.tokenizer->encode(std::string_view(*text).substr(before.size()));
+  if (!tokens) co_return Status::invalid_argument("the input: " + tokens.status().message());
+  auto c = commit({input_event(first ? state_.spec.instructions : "", input, *tokens)}, false);
   co_return co_await std::move(c);
 }
 
@@ -184,8 +195,8 @@ asio::awaitable<Status> Session::finish_stopped() {
 
 std::optional<std::string> Session::limit_reached() const {
   const LimitsSpec& limits = state_.spec.limits;
-  if (state_.steps >= limits.max_steps) return "steps";
-  if (state_.generated_tokens >= limits.max_tokens) return "tokens";
+  if (state_.run_steps >= limits.max_steps) return "steps";
+  if (state_.run_generated_tokens >= limits.max_tokens) return "tokens";
   if (static_cast<int64_t>(state_.transcript.size()) >=
       model_.model->config().max_position_embeddings) {
     return "context";
@@ -226,7 +237,7 @@ asio::awaitable<Status> Session::turn() {
   const LimitsSpec& limits = state_.spec.limits;
   const int64_t context_left = model_.model->config().max_position_embeddings -
                                static_cast<int64_t>(state_.transcript.size());
-  const int64_t tokens_left = static_cast<int64_t>(limits.max_tokens - state_.generated_tokens);
+  const int64_t tokens_left = static_cast<int64_t>(limits.max_tokens - state_.run_generated_tokens);
   const int64_t budget =
       std::min({context_left, tokens_left, static_cast<int64_t>(limits.max_turn_tokens)});
   Status refusal;

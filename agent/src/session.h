@@ -66,7 +66,8 @@ class Session {
   tools::ToolContext tool_ctx_;
   std::shared_ptr<const inference::ToolCallGrammar> grammar_;
   std::optional<inference::Sequence> sequence_;
-  size_t fed_ = 0;                       // transcript tokens the sequence holds
+  size_t fed_ = 0;  // transcript tokens the sequence holds
+  bool set_up_ = false;
   std::set<std::string> fresh_intents_;  // intents this run committed and has not yet run
   Stop stop_ = Stop::kNone;
   std::optional<inference::RequestId> request_;

@@ -92,18 +92,26 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
   add_common(run, opt->run);
   run->callback([opt, &ctx] { ctx.exit_code = run_command(*opt); });
 
-  auto resume = std::make_shared<std::pair<std::string, JobRunOptions>>();
+  struct ResumeOptions {
+    std::string id;
+    std::string message;
+    JobRunOptions run;
+  };
+  auto resume = std::make_shared<ResumeOptions>();
   CLI::App* res = app.add_subcommand("resume",
                                      "Continue a stopped job (crash, Ctrl-C, approval) from its "
                                      "last committed step, without prefill");
-  res->add_option("id", resume->first, "the job's id")->required();
-  add_common(res, resume->second);
+  res->add_option("id", resume->id, "the job's id")->required();
+  res->add_option("--message", resume->message,
+                  "continue the conversation: a new user message for a job whose run ended (a new "
+                  "run, its limits counted afresh)");
+  add_common(res, resume->run);
   res->callback([resume, &ctx] {
-    JobRunOptions run = resume->second;
-    run.job_id = resume->first;
-    std::string id = resume->first;
-    ctx.exit_code = run_job(run, [id](agent::Runtime& rt, const agent::JobObserver& obs) {
-      return rt.resume(id, obs);
+    JobRunOptions run = resume->run;
+    run.job_id = resume->id;
+    std::string id = resume->id, message = resume->message;
+    ctx.exit_code = run_job(run, [id, message](agent::Runtime& rt, const agent::JobObserver& obs) {
+      return message.empty() ? rt.resume(id, obs) : rt.input(id, message, obs);
     });
   });
 }

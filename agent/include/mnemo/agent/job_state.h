@@ -56,8 +56,13 @@ struct JobState {
   std::vector<inference::TokenId> transcript;
   uint32_t steps = 0;             // assistant turns
   uint64_t generated_tokens = 0;  // over the whole job
-  std::string sampler_state;      // after the last turn (raw bytes)
-  std::vector<CallState> calls;   // of the last assistant turn
+  // The same since the last input.message: the limits count per run (a session's next input
+  // starts a new run).
+  uint32_t run_steps = 0;
+  uint64_t run_generated_tokens = 0;
+  uint32_t inputs = 0;           // input.message events
+  std::string sampler_state;     // after the last turn (raw bytes)
+  std::vector<CallState> calls;  // of the last assistant turn
   bool finished = false;
   std::string finish_reason;  // run.finished's reason: completed, limit, cancelled, error
   std::string limit;          // steps, tokens, time, context (when a limit stopped it)

@@ -53,6 +53,7 @@ struct NewJob {
   std::map<std::string, std::string> inputs;
   std::string id;         // empty: NAME-YYYYMMDD-HHMMSS-XXXX
   std::string workspace;  // host directory the tools work in; empty: the current directory
+  std::string tenant;     // empty: RuntimeOptions::tenant
 };
 
 struct RunResult {
@@ -85,6 +86,11 @@ class Runtime {
   // Continues a stored job from its last committed step (its last KV snapshot, no prefill of what
   // the snapshot holds). A finished job is returned as it is.
   boost::asio::awaitable<Result<RunResult>> resume(std::string id, JobObserver observer = {});
+  // Adds a user message to a session whose last run ended (finished, or interrupted between steps)
+  // and runs it again: a new run, whose limits count from this input. A session waiting for an
+  // approval, or running here, refuses it.
+  boost::asio::awaitable<Result<RunResult>> input(std::string id, std::string content,
+                                                  JobObserver observer = {});
   // Records the decision on a call waiting for approval (tool.approval); resume() then continues.
   Status decide(std::string_view id, std::string_view call_id, bool approve, std::string_view by);
   // Finishes a job that is not running here as cancelled (run.finished).
