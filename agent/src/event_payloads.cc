@@ -89,7 +89,7 @@ memory::NewEvent message_event(const TurnRecord& turn) {
   o["tokens"] = token_array(turn.tokens);
   o["sampler_state"] = to_hex(turn.sampler_state);
   o["prompt_tokens"] = turn.prompt_tokens;
-  o["completion_tokens"] = static_cast<int64_t>(turn.tokens.size());
+  o["completion_tokens"] = turn.completion_tokens;
   return make("message", o);
 }
 

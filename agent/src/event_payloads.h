@@ -29,6 +29,7 @@ struct TurnRecord {
   std::span<const inference::TokenId> tokens;
   std::string sampler_state;
   int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
 };
 memory::NewEvent message_event(const TurnRecord& turn);
 memory::NewEvent intent_event(uint32_t step, const CallState& call);

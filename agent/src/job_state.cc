@@ -207,8 +207,12 @@ Status apply_message(JobState& s, const Reader& r) {
   }
   const size_t before = s.transcript.size();
   MNEMO_RETURN_IF_ERROR(r.tokens("tokens", s.transcript));
-  s.generated_tokens += s.transcript.size() - before;
-  s.run_generated_tokens += s.transcript.size() - before;
+  // A remote turn adds no tokens to the transcript; the server's count stands for them.
+  auto completion = r.uint("completion_tokens");
+  if (!completion) return completion.status();
+  const uint64_t generated = std::max<uint64_t>(s.transcript.size() - before, *completion);
+  s.generated_tokens += generated;
+  s.run_generated_tokens += generated;
   s.run_steps += 1;
   auto sampler = r.str("sampler_state", false);
   auto raw = internal::from_hex(sampler.value_or(""));

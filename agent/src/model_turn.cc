@@ -74,6 +74,7 @@ asio::awaitable<TurnOutput> run_embedded_turn(EmbeddedModel& m, TurnOptions opt)
     out.sequence = std::move(o.sequence);
     out.sampler_state = std::move(o.sampler_state);
     out.generated = std::move(o.generated);
+    out.completion_tokens = static_cast<int64_t>(out.generated.size());
     break;
   }
   if (out.reason == inference::FinishReason::kStop) {

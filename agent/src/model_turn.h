@@ -39,6 +39,8 @@ struct TurnOutput {
   bool well_formed = false;
   std::string parse_error;
   int64_t prompt_tokens = 0;
+  int64_t completion_tokens =
+      0;  // generated.size() on the embedded engine; the server's count remotely
 };
 
 boost::asio::awaitable<TurnOutput> run_embedded_turn(EmbeddedModel& model, TurnOptions options);

@@ -32,6 +32,8 @@ std::string new_job_id(std::string_view name) {
 
 Runtime::Impl::~Impl() {
   if (control_timer) control_timer->cancel();
+  for (auto& [id, session] : running) session->stop(StopMode::kPause);
+  remote_pool.join();
   store_pool.join();
 }
 
@@ -93,9 +95,7 @@ struct Running {
 };
 
 Result<std::string> model_dir(const JobSpec& spec, const RuntimeOptions& options) {
-  if (spec.model.kind == ModelKind::kRemote) {
-    return Status::unsupported("remote models are not supported by this build's agent runtime yet");
-  }
+  if (spec.model.kind == ModelKind::kRemote) return std::string();
   std::string dir =
       spec.model.embedded.dir.empty() ? options.default_model_dir : spec.model.embedded.dir;
   if (dir.empty())
@@ -135,9 +135,16 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
     tools::ToolContext ctx;
     if (Status s = internal::build_tools(state, &rt.store, registry, ctx); !s) co_return s;
   }
-  auto model = rt.model(origin.model_dir, job.spec.model.embedded.precision);
-  if (!model) co_return model.status();
-  origin.fingerprint = (*model)->model->fingerprint();
+  internal::EmbeddedModel* model = nullptr;
+  if (job.spec.model.kind == ModelKind::kEmbedded) {
+    auto m = rt.model(origin.model_dir, job.spec.model.embedded.precision);
+    if (!m) co_return m.status();
+    model = *m;
+    origin.fingerprint = model->model->fingerprint();
+  } else {
+    origin.fingerprint =
+        "remote " + job.spec.model.remote.base_url + " " + job.spec.model.remote.model;
+  }
   if (rt.store.session(state.id))
     co_return Status::invalid_argument("job " + state.id + " already exists");
 
@@ -154,7 +161,7 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
     for (const memory::Event& e : *events) observer.on_event(e);
   }
 
-  internal::Session session(rt, std::move(replayed).value(), **model, std::move(observer));
+  internal::Session session(rt, std::move(replayed).value(), model, std::move(observer));
   Running running(rt, session.state().id, &session);
   auto begin = session.begin(*input);
   if (Status s = co_await std::move(begin); !s) co_return s;
@@ -165,6 +172,8 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
 }
 
 Result<internal::EmbeddedModel*> Runtime::Impl::model_for(const JobState& state) {
+  if (state.spec.model.kind == ModelKind::kRemote)
+    return static_cast<internal::EmbeddedModel*>(nullptr);
   const std::string& dir = state.origin.model_dir;
   if (dir.empty())
     return Status::unsupported("job " + state.id + " has no embedded model to run on");
@@ -187,7 +196,7 @@ asio::awaitable<Result<RunResult>> Runtime::resume(std::string id, JobObserver o
   if (state->finished) co_return RunResult{*state, state->status()};
   auto model = rt.model_for(*state);
   if (!model) co_return model.status();
-  internal::Session session(rt, std::move(state).value(), **model, std::move(observer));
+  internal::Session session(rt, std::move(state).value(), *model, std::move(observer));
   Running running(rt, id, &session);
   auto run = session.run(true);
   Status s = co_await std::move(run);
@@ -209,7 +218,7 @@ asio::awaitable<Result<RunResult>> Runtime::input(std::string id, std::string co
   }
   auto model = rt.model_for(*state);
   if (!model) co_return model.status();
-  internal::Session session(rt, std::move(state).value(), **model, std::move(observer));
+  internal::Session session(rt, std::move(state).value(), *model, std::move(observer));
   Running running(rt, id, &session);
   auto begin = session.begin(content);
   if (Status s = co_await std::move(begin); !s) co_return s;

@@ -32,6 +32,8 @@ struct Runtime::Impl {
   // Synced store commits run here, so that a commit never holds the jobs' executor and concurrent
   // jobs' commits group in RocksDB's write queue.
   boost::asio::thread_pool store_pool{2};
+  // Blocking calls to remote model servers (one thread each while they stream).
+  boost::asio::thread_pool remote_pool{8};
   std::map<std::string, std::unique_ptr<internal::EmbeddedModel>> models;  // by dir + precision
   std::map<std::string, internal::Session*, std::less<>> running;
   // Polls STORE/control/ID.cancel files, the way `mnemo jobs cancel` reaches a job running in

@@ -40,13 +40,15 @@ std::string neutralize(std::string text) {
   return text;
 }
 
-Session::Session(Runtime::Impl& runtime, JobState state, EmbeddedModel& model, JobObserver observer)
+Session::Session(Runtime::Impl& runtime, JobState state, EmbeddedModel* model, JobObserver observer)
     : rt_(runtime), state_(std::move(state)), model_(model), observer_(std::move(observer)) {}
 
 Status Session::setup() {
   if (set_up_) return Status::ok();
   set_up_ = true;
   MNEMO_RETURN_IF_ERROR(build_tools(state_, &rt_.store, registry_, tool_ctx_));
+  deadline_ = Clock::now() + state_.spec.limits.timeout;
+  if (!model_) return setup_remote();
   const ToolChoice& choice = state_.spec.tool_choice;
   if (choice.kind == ToolChoiceKind::kRequired || choice.kind == ToolChoiceKind::kTool ||
       choice.kind == ToolChoiceKind::kAuto) {
@@ -78,6 +80,11 @@ inference::Conversation Session::conversation(size_t message_count) const {
 
 asio::awaitable<Status> Session::begin(const std::string& input) {
   MNEMO_CO_RETURN_IF_ERROR(setup());
+  if (!model_) {  // a remote model renders its own prompt: no tokens here
+    auto c = commit(
+        {input_event(state_.messages.empty() ? state_.spec.instructions : "", input, {})}, false);
+    co_return co_await std::move(c);
+  }
   const bool first = state_.messages.empty();
   inference::Conversation conv = conversation(state_.messages.size());
   if (first && !state_.spec.instructions.empty()) {
@@ -103,14 +110,15 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   if (text->compare(0, before.size(), before) != 0) {
     co_return Status::internal("the rendered conversation changed before the new input");
   }
-  auto tokens = model_.tokenizer->encode(std::string_view(*text).substr(before.size()));
+  auto tokens = model_->tokenizer->encode(std::string_view(*text).substr(before.size()));
   if (!tokens) co_return Status::invalid_argument("the input: " + tokens.status().message());
   auto c = commit({input_event(first ? state_.spec.instructions : "", input, *tokens)}, false);
   co_return co_await std::move(c);
 }
 
 void Session::restore_kv() {
-  auto restored = rt_.store.restore(*model_.model, state_.id);
+  if (!model_) return;  // the remote side owns its cache
+  auto restored = rt_.store.restore(*model_->model, state_.id);
   if (!restored) {
     live("notice",
          "no usable KV snapshot (" + restored.status().message() + "); prefilling the transcript");
@@ -135,7 +143,7 @@ asio::awaitable<Status> Session::run(bool restore) {
   deadline.async_wait([this](boost::system::error_code ec) {
     if (!ec) {
       if (stop_ == Stop::kNone) stop_ = Stop::kTime;
-      if (request_) model_.engine->cancel(*request_);
+      cancel_model();
       if (tool_signal_) tool_signal_->emit(asio::cancellation_type::terminal);
     }
   });
@@ -174,7 +182,7 @@ asio::awaitable<Status> Session::run(bool restore) {
 void Session::stop(StopMode mode) {
   if (stop_ == Stop::kNone || mode == StopMode::kCancel)
     stop_ = mode == StopMode::kCancel ? Stop::kCancel : Stop::kPause;
-  if (request_) model_.engine->cancel(*request_);
+  cancel_model();
   if (tool_signal_) tool_signal_->emit(asio::cancellation_type::terminal);
 }
 
@@ -197,8 +205,8 @@ std::optional<std::string> Session::limit_reached() const {
   const LimitsSpec& limits = state_.spec.limits;
   if (state_.run_steps >= limits.max_steps) return "steps";
   if (state_.run_generated_tokens >= limits.max_tokens) return "tokens";
-  if (static_cast<int64_t>(state_.transcript.size()) >=
-      model_.model->config().max_position_embeddings) {
+  if (model_ && static_cast<int64_t>(state_.transcript.size()) >=
+                    model_->model->config().max_position_embeddings) {
     return "context";
   }
   if (Clock::now() >= deadline_) return "time";
@@ -209,12 +217,12 @@ std::shared_ptr<inference::LogitsProcessor> Session::processor(int64_t budget,
                                                                Status& refusal) const {
   const ToolChoice& choice = state_.spec.tool_choice;
   if (choice.kind == ToolChoiceKind::kNone || registry_.names().empty()) {
-    return model_.dsml >= 0 ? make_ban_processor({model_.dsml}) : nullptr;
+    return model_->dsml >= 0 ? make_ban_processor({model_->dsml}) : nullptr;
   }
   if (choice.kind == ToolChoiceKind::kAuto) {
-    return make_auto_tool_processor(grammar_, model_.vocab, *model_.tokenizer, model_.dsml);
+    return make_auto_tool_processor(grammar_, model_->vocab, *model_->tokenizer, model_->dsml);
   }
-  auto constraint = std::make_shared<inference::ToolCallConstraint>(grammar_, model_.vocab);
+  auto constraint = std::make_shared<inference::ToolCallConstraint>(grammar_, model_->vocab);
   if (constraint->min_tokens() > budget) {
     refusal =
         Status::invalid_argument("the " + std::to_string(budget) +
@@ -230,12 +238,21 @@ void Session::live(std::string type, std::string text, size_t tool_index, std::s
                               std::move(name)});
 }
 
+void Session::cancel_model() {
+  if (request_ && model_) model_->engine->cancel(*request_);
+  if (remote_cancel_) remote_cancel_->store(true);
+}
+
 asio::awaitable<Status> Session::turn() {
+  if (!model_) {
+    auto t = remote_turn();
+    co_return co_await std::move(t);
+  }
   step_start_ = Clock::now();
   step_stats_ = StepStats{};
   step_stats_.step = state_.steps + 1;
   const LimitsSpec& limits = state_.spec.limits;
-  const int64_t context_left = model_.model->config().max_position_embeddings -
+  const int64_t context_left = model_->model->config().max_position_embeddings -
                                static_cast<int64_t>(state_.transcript.size());
   const int64_t tokens_left = static_cast<int64_t>(limits.max_tokens - state_.run_generated_tokens);
   const int64_t budget =
@@ -286,7 +303,7 @@ asio::awaitable<Status> Session::turn() {
         break;
     }
   };
-  auto run = run_embedded_turn(model_, std::move(opt));
+  auto run = run_embedded_turn(*model_, std::move(opt));
   TurnOutput out = co_await std::move(run);
   request_.reset();
   step_stats_.model_ms = ms_since(step_start_);
@@ -314,6 +331,12 @@ asio::awaitable<Status> Session::turn() {
     co_return co_await std::move(c);
   }
 
+  auto c = commit_turn(out, budget);
+  co_return co_await std::move(c);
+}
+
+asio::awaitable<Status> Session::commit_turn(TurnOutput& out, int64_t budget) {
+  const LimitsSpec& limits = state_.spec.limits;
   const uint32_t step = state_.steps + 1;
   TurnRecord record;
   record.step = step;
@@ -324,6 +347,7 @@ asio::awaitable<Status> Session::turn() {
   record.tokens = out.generated;
   record.sampler_state = out.sampler_state;
   record.prompt_tokens = out.prompt_tokens;
+  record.completion_tokens = out.completion_tokens;
   const bool calls = !record.message.tool_calls.empty();
   std::vector<memory::NewEvent> events;
   bool snapshot = false;
@@ -339,7 +363,7 @@ asio::awaitable<Status> Session::turn() {
       break;
   }
   events.push_back(message_event(record));
-  const uint64_t generated = state_.generated_tokens + out.generated.size();
+  const uint64_t generated = state_.generated_tokens + static_cast<uint64_t>(out.completion_tokens);
   if (out.reason == inference::FinishReason::kStop && calls) {
     CallState first;
     first.id = record.message.tool_calls[0].id;
@@ -378,11 +402,11 @@ asio::awaitable<Status> Session::turn() {
 
 asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bool snapshot) {
   memory::SnapshotSource source;
-  const bool with_snapshot =
-      snapshot && sequence_ && fed_ == static_cast<size_t>(sequence_->position()) && fed_ > 0;
+  const bool with_snapshot = snapshot && model_ && sequence_ &&
+                             fed_ == static_cast<size_t>(sequence_->position()) && fed_ > 0;
   std::vector<TokenId> fed_tokens;
   if (with_snapshot) {
-    source.model = model_.model.get();
+    source.model = model_->model.get();
     source.sequence = &*sequence_;
     source.tokens = std::span<const TokenId>(state_.transcript.data(), fed_);
   }

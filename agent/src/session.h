@@ -3,11 +3,13 @@
 // always exactly what its event log says (every commit is applied through apply_event).
 #include <mnemo/agent/runtime.h>
 #include <mnemo/inference/constraint.h>
+#include <mnemo/inference/remote_client.h>
 #include <mnemo/tools/registry.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "embedded_model.h"
+#include "model_turn.h"
 #include "runtime_impl.h"
 
 namespace mnemo::agent::internal {
@@ -29,7 +32,8 @@ std::string neutralize(std::string text);
 
 class Session {
  public:
-  Session(Runtime::Impl& runtime, JobState state, EmbeddedModel& model, JobObserver observer);
+  // `model` null: the job's model is remote (spec.model.remote).
+  Session(Runtime::Impl& runtime, JobState state, EmbeddedModel* model, JobObserver observer);
 
   // For a new job: renders the first prompt and commits input.message.
   boost::asio::awaitable<Status> begin(const std::string& input);
@@ -43,8 +47,13 @@ class Session {
   enum class Stop { kNone, kCancel, kPause, kTime };
 
   Status setup();
+  Status setup_remote();
   void restore_kv();
   boost::asio::awaitable<Status> turn();
+  boost::asio::awaitable<Status> remote_turn();
+  // Commits a finished model turn: message, and the first call's intent or the run's end.
+  boost::asio::awaitable<Status> commit_turn(TurnOutput& out, int64_t budget);
+  void cancel_model();
   // Runs or settles the last turn's calls in order; true when the job now waits for an approval.
   boost::asio::awaitable<Result<bool>> settle_calls();
   boost::asio::awaitable<tools::ToolResult> run_tool(const CallState& call, double& elapsed_ms);
@@ -60,7 +69,9 @@ class Session {
 
   Runtime::Impl& rt_;
   JobState state_;
-  EmbeddedModel& model_;
+  EmbeddedModel* model_;
+  std::unique_ptr<inference::RemoteChatClient> remote_;
+  std::shared_ptr<std::atomic<bool>> remote_cancel_;
   JobObserver observer_;
   tools::ToolRegistry registry_;
   tools::ToolContext tool_ctx_;

@@ -78,7 +78,7 @@ Result<std::vector<inference::TokenId>> Session::result_tokens(const std::string
   if (after_text->compare(0, before->size(), *before) != 0) {
     return Status::internal("the rendered conversation changed before the tool results");
   }
-  return model_.tokenizer->encode(std::string_view(*after_text).substr(before->size()));
+  return model_->tokenizer->encode(std::string_view(*after_text).substr(before->size()));
 }
 
 asio::awaitable<tools::ToolResult> Session::run_tool(const CallState& call, double& elapsed_ms) {
@@ -175,7 +175,7 @@ asio::awaitable<Result<bool>> Session::settle_calls() {
       if (stop_ == Stop::kPause || stop_ == Stop::kCancel) co_return false;
     }
     std::vector<inference::TokenId> tokens;
-    if (last) {
+    if (last && model_) {
       auto t = result_tokens(call.id, record.result.content);
       if (!t) co_return t.status();
       tokens = std::move(t).value();

@@ -127,8 +127,10 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch) {
       boost::system::error_code ec;
       json::value v = json::parse(e.payload, ec);
       if (!ec) {
-        progress.say("job " + job_id + " (" + str_field(v, "name") + "): model " +
-                     str_field(v, "model_dir") + ", workspace " + str_field(v, "workspace"));
+        std::string model = str_field(v, "model_dir");
+        if (model.empty()) model = str_field(v, "fingerprint");  // a remote model
+        progress.say("job " + job_id + " (" + str_field(v, "name") + "): model " + model +
+                     ", workspace " + str_field(v, "workspace"));
       }
     }
     progress.event(e);
@@ -187,7 +189,7 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch) {
       }
       return 1;
     case agent::JobStatus::kFailed:
-      return 1;
+      return fail("job " + run.state.id + " failed: " + run.state.error);
   }
   return 1;
 }

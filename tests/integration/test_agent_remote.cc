@@ -1,0 +1,100 @@
+// Jobs on a remote OpenAI-compatible model: here mnemo's own `mnemo serve` on loopback, a real
+// server process spoken to over HTTP by the remote backend (libcurl). The trace persists and
+// resumes without KV snapshots (the remote side owns its cache).
+#include <catch2/catch.hpp>
+#include <regex>
+#include <thread>
+
+#include "integration/agent_env.h"
+
+using mnemo::test::AgentEnv;
+using mnemo::test::Child;
+using mnemo::test::count_role;
+using mnemo::test::shell_quote;
+namespace json = boost::json;
+
+namespace {
+
+// `mnemo serve` on a free loopback port with its own store; the URL it printed.
+struct Server {
+  std::unique_ptr<Child> child;
+  std::string url;
+  explicit Server(const AgentEnv& env) {
+    child = std::make_unique<Child>(
+        std::vector<std::string>{"/usr/bin/env", "MNEMO_HOME=" + env.home(), MNEMO_BINARY, "serve",
+                                 "--listen", "127.0.0.1:0", "--store", env.path("server-store"),
+                                 "--model", mnemo::test::temp_tiny_model()},
+        env.path("serve.out"));
+    for (int i = 0; i < 400 && url.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::ifstream out(env.path("serve.out"));
+      std::string text((std::istreambuf_iterator<char>(out)), {});
+      std::smatch m;
+      if (std::regex_search(text, m, std::regex("listening on (http://127\\.0\\.0\\.1:[0-9]+)")))
+        url = m[1];
+    }
+    REQUIRE(!url.empty());
+  }
+  ~Server() { child->signal(SIGTERM); }
+};
+
+// The server names its model after the model's directory.
+std::string remote_job(const std::string& url, int steps) {
+  const std::string model =
+      std::filesystem::path(mnemo::test::temp_tiny_model()).filename().string();
+  return "name: remote\nmodel:\n  remote:\n    base_url: " + url + "\n    model: " + model +
+         "\n    api_key_env: TEST_KEY\n" +
+         "input: Greet.\ntools:\n  - name: echo\n    command: echo hi\n    idempotent: true\n"
+         "tool_choice: required\nlimits:\n  max_steps: " +
+         std::to_string(steps) + "\n  max_turn_tokens: 96\nsampling:\n  seed: 4\n";
+}
+
+mnemo::test::CliResult with_key(const AgentEnv& env, const std::string& args) {
+  return mnemo::test::run_cli(args + " -q --store " + shell_quote(env.store()), "",
+                              "TEST_KEY=unused MNEMO_HOME=" + shell_quote(env.home()));
+}
+
+}  // namespace
+
+TEST_CASE("a job on a remote model calls tools, persists its trace and resumes after a kill",
+          "[agent][remote]") {
+  AgentEnv env;
+  Server server(env);
+  const std::string file = env.path("remote.yaml");
+  std::ofstream(file) << remote_job(server.url, 4);
+
+  // The key comes from the environment variable the job names, never from the file.
+  auto no_key = env.run(file, "nokey");
+  CHECK(no_key.status == 1);
+  CHECK(no_key.err.find("TEST_KEY, which is not set") != std::string::npos);
+
+  auto r = with_key(env, "run " + shell_quote(file) + " --id straight --workspace " +
+                             shell_quote(env.workspace()));
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  json::value job = env.show("straight");
+  CHECK(job.at("status") == "limit");
+  CHECK(job.at("steps").to_number<int>() == 4);
+  CHECK(count_role(job, "tool") >= 4);
+  const json::array& m = job.at("messages").as_array();
+  CHECK(m[1].at("tool_calls").at(0).at("function").at("name") == "echo");
+  CHECK(std::string(m[2].at("content").as_string()).find("hi") != std::string::npos);
+
+  // Killed after its first committed tool result, resumed: it finishes its four steps.
+  Child child(std::vector<std::string>{
+      "/usr/bin/env", "TEST_KEY=unused", "MNEMO_HOME=" + env.home(), MNEMO_BINARY, "run", file,
+      "--id", "killed", "--store", env.store(), "--workspace", env.workspace()});
+  for (int seen = 0; seen < 1;) {
+    auto line = child.line();
+    REQUIRE(line);
+    seen += line->find("->") != std::string::npos;
+  }
+  child.kill_now();
+  child.wait();
+  auto resumed = with_key(env, "resume killed");
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  json::value k = env.show("killed");
+  CHECK(k.at("status") == "limit");
+  CHECK(k.at("steps").to_number<int>() == 4);
+}
