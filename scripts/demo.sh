@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the embedded default model (MNEMO_HOME/models/tiny, created on first use: the
-# DeepSeek-V4 architecture with synthetic weights and the real V4 tokenizer). It renders a conversation
-# with a tool into a V4 prompt and token ids, decodes from the model through the engine, parses a DSML
-# tool call the way the agent will, and runs that tool's command in the sandbox.
+# DeepSeek-V4 architecture with synthetic weights and the real V4 tokenizer). It runs an agent job
+# (examples/jobs/hello.yaml: a forced shell call per step, in the sandbox), shows the job's durable
+# trace, then kills a longer job (examples/jobs/resume-demo.yaml) with SIGKILL mid-run and resumes it
+# from its last committed step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MNEMO=${MNEMO:-build/bin/mnemo}
 step() { printf '\n== %s\n' "$*"; }
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+STORE="$WORK/store"
+mkdir -p "$WORK/ws"
+printf 'first note\n' > "$WORK/ws/notes.txt"
+# As root, sandboxed commands run as uid 61000 (docs/sandbox.md): let it write the workspace.
+chmod 755 "$WORK"
+[ "$(id -u)" = 0 ] && chown 61000:61000 "$WORK/ws"
 
 step "mnemo model info  (the default model; created once under \${MNEMO_HOME:-~/.local/share/mnemo})"
 "$MNEMO" model info
 
-MODEL_DIR=$("$MNEMO" model info --json | sed -n 's/^{"source": *"\([^"]*\)".*/\1/p')
-MODEL_ARGS=()
-[ -n "$MODEL_DIR" ] && MODEL_ARGS=(--model "$MODEL_DIR")
+step "mnemo run examples/jobs/hello.yaml  (random weights: the text is noise, the calls are schema-valid)"
+"$MNEMO" run examples/jobs/hello.yaml --id hello-demo --store "$STORE" --workspace "$WORK/ws"
 
-step "mnemo chat render --codec v4  (a conversation with one tool, thinking mode)"
-"$MNEMO" chat render --codec v4 "${MODEL_ARGS[@]}" < examples/chat/weather_conversation.jsonl | cut -c1-400
-echo "..."
+step "mnemo jobs show hello-demo"
+"$MNEMO" jobs show hello-demo --store "$STORE"
 
-step "mnemo generate  (greedy, 24 tokens; synthetic weights, so the text is noise)"
-"$MNEMO" generate --prompt "Persistent memory for agents:" --max-tokens 24
+step "mnemo jobs logs hello-demo  (the durable events, token ids left out)"
+"$MNEMO" jobs logs hello-demo --store "$STORE" | cut -c1-160
 
-step "mnemo chat parse --codec v4  (a completion that calls the tool)"
-"$MNEMO" chat parse --codec v4 --thinking-mode thinking < examples/chat/weather_completion.jsonl
+step "mnemo run examples/jobs/resume-demo.yaml, killed with SIGKILL after 5 s"
+"$MNEMO" run examples/jobs/resume-demo.yaml --id resume-demo --store "$STORE" --workspace "$WORK/ws" -q &
+PID=$!
+sleep 5
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+"$MNEMO" jobs show resume-demo --store "$STORE" | head -4
 
-step "mnemo sandbox exec  (the tool's shell command, isolated: no network, no host files, bounded)"
-"$MNEMO" sandbox exec --timeout 10s --memory 256M -- /bin/bash -c \
-  'echo "weather for Hangzhou: 21C"; id -u; ls / | tr "\n" " "; echo; (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null || echo "network: none"'
+step "mnemo resume resume-demo  (from the last committed step's KV snapshot: no prefill)"
+"$MNEMO" resume resume-demo --store "$STORE" 2>&1 | tail -4
+"$MNEMO" jobs show resume-demo --store "$STORE" | head -4
