@@ -258,9 +258,14 @@ Status apply_call_event(JobState& s, const memory::Event& e, const Reader& r) {
 
 Status apply_event(JobState& s, const memory::Event& e) {
   s.last_seq = e.seq;
-  if (e.type == "step.committed") return Status::ok();
   Reader r(e);
   MNEMO_RETURN_IF_ERROR(r.parse());
+  if (e.type == "step.committed") {
+    auto position = r.uint("position");
+    if (!position) return position.status();
+    s.last_snapshot_position = static_cast<int64_t>(*position);
+    return Status::ok();
+  }
   if (e.type == "session.created") {
     s.created_unix_ms = e.unix_ms;
     auto kind = r.str("kind", false);

@@ -3,6 +3,8 @@
 #include <mnemo/inference/chat.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -176,7 +178,9 @@ asio::awaitable<Status> Session::run(bool restore) {
     if (!status) break;
   }
   deadline.cancel();
-  co_return status;
+  auto d = drain();
+  Status drained = co_await std::move(d);
+  co_return status ? drained : status;
 }
 
 void Session::stop(StopMode mode) {
@@ -400,11 +404,39 @@ asio::awaitable<Status> Session::commit_turn(TurnOutput& out, int64_t budget) {
   co_return s;
 }
 
-asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bool snapshot) {
+struct Session::Pending {
+  std::vector<memory::Event> events;  // applied to the state, not yet told to observers
+  std::optional<Result<memory::StepCommit>> result;
+  Status status;  // of the whole commit, once result is set
+  std::shared_ptr<asio::experimental::channel<void(boost::system::error_code)>> done;
+  std::vector<TokenId> tokens;  // the snapshot's, owned here while the commit is written
+  std::optional<inference::KvExport> exported;
+};
+
+void Session::notify(const memory::Event& e) {
+  if (observer_.on_event) observer_.on_event(e);
+}
+
+asio::awaitable<Status> Session::drain() {
+  if (!pending_) co_return Status::ok();
+  std::shared_ptr<Pending> p = pending_;
+  if (!p->result) {
+    auto wait = p->done->async_receive(asio::use_awaitable);
+    co_await std::move(wait);
+  }
+  pending_.reset();
+  co_return p->status;
+}
+
+asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bool snapshot,
+                                        bool background) {
+  {
+    auto d = drain();
+    MNEMO_CO_RETURN_IF_ERROR(co_await std::move(d));
+  }
   memory::SnapshotSource source;
   const bool with_snapshot = snapshot && model_ && sequence_ &&
                              fed_ == static_cast<size_t>(sequence_->position()) && fed_ > 0;
-  std::vector<TokenId> fed_tokens;
   if (with_snapshot) {
     source.model = model_->model.get();
     source.sequence = &*sequence_;
@@ -412,22 +444,83 @@ asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bo
   }
   memory::Store& store = rt_.store;
   const std::string id = state_.id;
+  const int64_t now = unix_ms_now();
+
+  if (background && with_snapshot) {
+    // Export now (a copy of the live tail and of the chunks not stored yet), write later.
+    const int64_t span = store.chunk_tokens();
+    auto p = std::make_shared<Pending>();
+    auto exported =
+        model_->model->export_state(*sequence_, state_.last_snapshot_position / span * span, span);
+    if (!exported)
+      co_return Status::internal("exporting the KV state: " + exported.status().message());
+    p->exported = std::move(exported).value();
+    p->tokens.assign(state_.transcript.begin(),
+                     state_.transcript.begin() + static_cast<std::ptrdiff_t>(fed_));
+    source.sequence = nullptr;
+    source.exported = &*p->exported;
+    source.tokens = p->tokens;
+    for (size_t i = 0; i < events.size(); ++i) {
+      memory::Event e{state_.last_seq + 1, std::move(events[i].type), std::move(events[i].payload),
+                      now};
+      MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, e));
+      p->events.push_back(std::move(e));
+    }
+    auto ex = co_await asio::this_coro::executor;
+    p->done = std::make_shared<asio::experimental::channel<void(boost::system::error_code)>>(ex, 1);
+    pending_ = p;
+    asio::co_spawn(
+        ex,
+        [this, p, source, id]() -> asio::awaitable<void> {
+          std::vector<memory::NewEvent> batch;
+          for (const memory::Event& e : p->events) batch.push_back({e.type, e.payload});
+          memory::Store& st = rt_.store;
+          auto op = run_on_pool<Result<memory::StepCommit>>(
+              rt_.store_pool,
+              [&st, &batch, &source, &id]() { return st.commit_step(id, batch, &source); });
+          p->result = co_await std::move(op);
+          if (!*p->result) {
+            p->status =
+                Status::io_error("committing job " + id + ": " + p->result->status().message());
+          } else {
+            for (size_t i = 0; i < p->events.size() && p->status; ++i) {
+              if ((*p->result)->seqs[i] != p->events[i].seq) {
+                p->status = Status::internal("job " + id + ": the store numbered event " +
+                                             std::to_string(p->events[i].seq) + " as " +
+                                             std::to_string((*p->result)->seqs[i]));
+              }
+            }
+            // Durable now: observers hear of the events, and of the snapshot's step.committed.
+            for (const memory::Event& e : p->events) notify(e);
+            if (p->status && (*p->result)->seqs.size() > p->events.size()) {
+              auto stored = st.read_events(id, (*p->result)->seqs.back() - 1, 1);
+              if (stored && !stored->empty()) {
+                p->status = apply_event(state_, stored->front());
+                notify(stored->front());
+              }
+            }
+          }
+          p->done->try_send(boost::system::error_code{});
+        },
+        asio::detached);
+    co_return Status::ok();
+  }
+
   auto op = run_on_pool<Result<memory::StepCommit>>(rt_.store_pool, [&]() {
     return store.commit_step(id, events, with_snapshot ? &source : nullptr);
   });
   Result<memory::StepCommit> done = co_await std::move(op);
   if (!done) co_return Status::io_error("committing job " + id + ": " + done.status().message());
-  const int64_t now = unix_ms_now();
   for (size_t i = 0; i < events.size(); ++i) {
     memory::Event e{done->seqs[i], std::move(events[i].type), std::move(events[i].payload), now};
     MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, e));
-    if (observer_.on_event) observer_.on_event(e);
+    notify(e);
   }
   if (done->seqs.size() > events.size()) {  // step.committed, written by the store
     auto stored = store.read_events(id, done->seqs.back() - 1, 1);
     if (stored && !stored->empty()) {
       MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, stored->front()));
-      if (observer_.on_event) observer_.on_event(stored->front());
+      notify(stored->front());
     }
   }
   co_return Status::ok();

@@ -60,7 +60,14 @@ class Session {
   boost::asio::awaitable<Status> finish_stopped();
   std::optional<std::string> limit_reached() const;
   // Commits events (with the step's KV snapshot when asked) and applies them to the state.
-  boost::asio::awaitable<Status> commit(std::vector<memory::NewEvent> events, bool snapshot);
+  // `background`: the snapshot is exported now and written while the session goes on (its events
+  // are applied at once, observers hear of them once they are durable); the next commit waits for
+  // it, so the log's order is the session's.
+  boost::asio::awaitable<Status> commit(std::vector<memory::NewEvent> events, bool snapshot,
+                                        bool background = false);
+  // Waits for a background commit, if one is in flight.
+  boost::asio::awaitable<Status> drain();
+  void notify(const memory::Event& e);
   Result<std::vector<inference::TokenId>> result_tokens(const std::string& tool_call_id,
                                                         const std::string& content) const;
   inference::Conversation conversation(size_t message_count) const;
@@ -79,6 +86,8 @@ class Session {
   std::optional<inference::Sequence> sequence_;
   size_t fed_ = 0;  // transcript tokens the sequence holds
   bool set_up_ = false;
+  struct Pending;
+  std::shared_ptr<Pending> pending_;  // a background commit in flight
   std::set<std::string> fresh_intents_;  // intents this run committed and has not yet run
   Stop stop_ = Stop::kNone;
   std::optional<inference::RequestId> request_;

@@ -183,7 +183,9 @@ asio::awaitable<Result<bool>> Session::settle_calls() {
       record.has_tokens = true;
     }
     const uint32_t every = std::max<uint32_t>(1, state_.spec.durability.snapshot_every);
-    auto c = commit({result_event(record)}, last && state_.steps % every == 0);
+    // The step's snapshot is written while the next turn starts (commit() orders it before the
+    // next event).
+    auto c = commit({result_event(record)}, last && state_.steps % every == 0, true);
     MNEMO_CO_RETURN_IF_ERROR(co_await std::move(c));
   }
   step_stats_.total_ms =

@@ -231,6 +231,7 @@ Result<KvExport> Model::export_state(const Sequence& seq, int64_t from, int64_t 
   out.fingerprint = impl_->fingerprint;
   out.precision = impl_->precision;
   out.position = st.pos;
+  out.from = from;
   for (int64_t at = from; at < st.pos;) {
     int64_t to = segment_span == 0 ? st.pos : std::min(st.pos, at + segment_span);
     out.segments.push_back(export_segment(*this, impl_->model->dims(), st, at, to));

@@ -2,6 +2,7 @@
 // step commits, restore with every chunk verified, and shared-prefix tails for cross-session reuse.
 #include <mnemo/inference/kv_state.h>
 #include <mnemo/memory/store.h>
+#include <optional>
 
 #include <algorithm>
 #include <unordered_set>
@@ -59,10 +60,11 @@ struct Built {
 // The snapshot record of `seq` and, into `batch`, the chunks the store does not hold yet. Chunks of
 // `known` (the previous snapshot's chain) are not looked up again.
 Result<Built> build_snapshot(const Store::Impl& s, rocksdb::WriteBatch& batch,
-                             const inference::Model& model, const inference::Sequence& seq,
-                             std::span<const TokenId> tokens, std::string_view tenant, AtRest mode,
+                             const inference::Model& model, const inference::Sequence* seq,
+                             const inference::KvExport* pre, std::span<const TokenId> tokens,
+                             std::string_view tenant, AtRest mode,
                              const std::vector<std::string>& known) {
-  const int64_t pos = seq.position();
+  const int64_t pos = pre ? pre->position : seq->position();
   if (static_cast<int64_t>(tokens.size()) != pos) {
     return Status::invalid_argument("snapshot: " + std::to_string(tokens.size()) +
                                     " token ids for a sequence at position " + std::to_string(pos));
@@ -89,7 +91,24 @@ Result<Built> build_snapshot(const Store::Impl& s, rocksdb::WriteBatch& batch,
     missing[i] = !*stored;
     if (missing[i]) first_missing = std::min(first_missing, i);
   }
-  auto exported = model.export_state(seq, first_missing * span, span);
+  Result<inference::KvExport> exported = Status::internal("unset");
+  if (pre) {
+    if (pre->fingerprint != model.fingerprint() || pre->from > first_missing * span ||
+        pre->from % span != 0) {
+      return Status::not_found("the exported state starts at token " + std::to_string(pre->from) +
+                               ", after the first chunk the store lacks (token " +
+                               std::to_string(first_missing * span) + ")");
+    }
+    // Only the part from the first missing chunk on, as a fresh export would give.
+    inference::KvExport part = *pre;
+    const auto skip = static_cast<size_t>((first_missing * span - pre->from) / span);
+    part.segments.erase(
+        part.segments.begin(),
+        part.segments.begin() + static_cast<std::ptrdiff_t>(std::min(skip, part.segments.size())));
+    exported = std::move(part);
+  } else {
+    exported = model.export_state(*seq, first_missing * span, span);
+  }
   if (!exported) return exported.status();
   for (int64_t i = first_missing; i < n_full; ++i) {
     if (!missing[i]) continue;
@@ -190,7 +209,7 @@ Result<StepCommit> Store::commit_step(std::string_view session, std::span<const 
       return Status::invalid_argument(e.type + " is written by the store itself");
     }
   }
-  if (snapshot && (!snapshot->model || !snapshot->sequence)) {
+  if (snapshot && (!snapshot->model || (!snapshot->sequence && !snapshot->exported))) {
     return Status::invalid_argument("snapshot source without a model or sequence");
   }
   std::lock_guard lock(impl_->write_mu);
@@ -200,18 +219,29 @@ Result<StepCommit> Store::commit_step(std::string_view session, std::span<const 
   rocksdb::WriteBatch batch;
   StepCommit out;
   std::vector<NewEvent> all(events.begin(), events.end());
+  std::optional<Built> built;
   if (snapshot) {
     std::vector<std::string> known;
     if (record->last_snapshot != 0) {
       if (auto prev = load_snapshot(*impl_, session, record->last_snapshot))
         known = prev->chunk_keys;
     }
-    auto built = build_snapshot(*impl_, batch, *snapshot->model, *snapshot->sequence,
-                                snapshot->tokens, record->tenant, snapshot->at_rest, known);
-    if (!built) {
+    auto b = build_snapshot(*impl_, batch, *snapshot->model, snapshot->sequence, snapshot->exported,
+                            snapshot->tokens, record->tenant, snapshot->at_rest, known);
+    if (!b && snapshot->exported && b.status().code() == StatusCode::kNotFound) {
+      // The state was exported from too late a token: commit the events without it.
+      out.snapshot_skipped = b.status().message();
       impl_->forget_salt(record->tenant);
-      return built.status();
+      batch.Clear();
+      snapshot = nullptr;
+    } else if (!b) {
+      impl_->forget_salt(record->tenant);
+      return b.status();
+    } else {
+      built = std::move(b).value();
     }
+  }
+  if (snapshot) {
     built->record.created_unix_ms = now;
     out.snapshot = record->last_snapshot + 1;
     out.new_chunks = built->new_chunks;
@@ -287,7 +317,8 @@ Status Store::save_prefix(const inference::Model& model, std::string_view tenant
   }
   std::lock_guard lock(impl_->write_mu);
   rocksdb::WriteBatch batch;
-  auto built = build_snapshot(*impl_, batch, model, sequence, tokens, tenant, at_rest, {});
+  auto built =
+      build_snapshot(*impl_, batch, model, &sequence, nullptr, tokens, tenant, at_rest, {});
   if (!built) {
     impl_->forget_salt(tenant);
     return built.status();

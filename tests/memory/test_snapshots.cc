@@ -193,3 +193,57 @@ TEST_CASE("exact resume refuses a compact snapshot unless lossy state is allowed
   CHECK(s.stats()->compact_chunks == 2);
   CHECK(s.verify()->ok());
 }
+
+TEST_CASE("a snapshot from a state exported beforehand restores like one from the live sequence",
+          "[memory][snapshot]") {
+  const auto& m = test::tiny_model();
+  test::TempDir dir;
+  auto store = Store::open(dir.path(), small_chunks());
+  REQUIRE(store);
+  Store& s = **store;
+  REQUIRE(s.create_session("a", "acme"));
+  const int64_t span = s.chunk_tokens();
+  auto tokens = test::long_tokens(420);
+  std::span<const TokenId> all(tokens);
+  inference::Sequence live = m.new_sequence();
+  test::run(m, live, all.first(300));
+  CHECK(commit(s, "a", live, tokens).new_chunks == 2);
+  test::run(m, live, all.subspan(300, 100));
+
+  // Exported from the last snapshot's chunk boundary; the live sequence moves on before the commit.
+  auto exported = m.export_state(live, 300 / span * span, span);
+  REQUIRE(exported);
+  std::vector<TokenId> held(tokens.begin(), tokens.begin() + 400);
+  SnapshotSource src;
+  src.model = &m;
+  src.exported = &*exported;
+  src.tokens = held;
+  inference::Sequence reference = m.new_sequence();
+  test::run(m, reference, all.first(400));
+  test::run(m, live, all.subspan(400, 5));
+  std::vector<NewEvent> events{{"tool.result", "{\"ok\":true}"}};
+  auto c = s.commit_step("a", events, &src);
+  REQUIRE(c);
+  CHECK(c->snapshot_skipped.empty());
+  CHECK(c->new_chunks == 1);
+  auto restored = s.restore(m, "a");
+  REQUIRE(restored);
+  CHECK(restored->sequence.position() == 400);
+  auto steps = all.subspan(400, 20);
+  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, reference, steps)));
+
+  // Exported from too late a token for the chunks the store lacks: the events land, the snapshot
+  // does not, and the commit says why.
+  REQUIRE(s.create_session("b", "acme"));
+  auto late = m.export_state(reference, 2 * span, span);
+  REQUIRE(late);
+  src.exported = &*late;
+  src.tokens = std::span<const TokenId>(tokens.data(), static_cast<size_t>(reference.position()));
+  auto skipped = s.commit_step("b", events, &src);
+  INFO(skipped.status().message());
+  REQUIRE(skipped);
+  CHECK(skipped->snapshot == 0);
+  CHECK(skipped->snapshot_skipped.find("after the first chunk the store lacks") != std::string::npos);
+  CHECK(skipped->seqs.size() == 1);
+  CHECK_FALSE(s.restore(m, "b"));
+}

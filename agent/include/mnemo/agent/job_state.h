@@ -49,6 +49,7 @@ struct JobState {
   JobSpec spec;
   int64_t created_unix_ms = 0;
   uint64_t last_seq = 0;
+  int64_t last_snapshot_position = 0;  // of the newest step.committed
   // The conversation so far (system, user, assistant turns, tool results), as rendered into the
   // prompt.
   std::vector<inference::ChatMessage> messages;

@@ -21,6 +21,7 @@ struct KvExport {
   std::string fingerprint;  // the model's, hex
   Precision precision = Precision::kF32;
   int64_t position = 0;
+  int64_t from = 0;  // the first token the segments cover
   // Entries completed by tokens [from, position), cut into segments at multiples of the span.
   std::vector<std::string> segments;
   std::string tail;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <mnemo/base/status.h>
+#include <mnemo/inference/kv_state.h>
 #include <mnemo/inference/model.h>
 #include <mnemo/memory/events.h>
 #include <mnemo/memory/snapshot.h>
@@ -49,6 +50,11 @@ struct SnapshotSource {
   const inference::Sequence* sequence = nullptr;
   std::span<const inference::TokenId> tokens;
   AtRest at_rest = AtRest::kExact;
+  // Instead of `sequence`: its state exported beforehand with model->export_state(seq, from,
+  // chunk_tokens()), so that the sequence may move on while the commit is written on another
+  // thread. When the store lacks a chunk before `from`, the snapshot is skipped (StepCommit says
+  // why) and the events are committed all the same.
+  const inference::KvExport* exported = nullptr;
 };
 
 struct StepCommit {
@@ -57,6 +63,7 @@ struct StepCommit {
   uint64_t snapshot = 0;   // 0 when the step had none
   int64_t new_chunks = 0;  // chunks this commit wrote (incremental: the rest were already stored)
   int64_t bytes_written = 0;  // values in the batch
+  std::string snapshot_skipped;  // why a snapshot given as `exported` was not taken, if it was not
 };
 
 struct RestoreOptions {
