@@ -292,8 +292,14 @@ asio::awaitable<Status> Session::turn() {
   opt.max_new_tokens = budget;
   opt.processor = std::move(proc);
   opt.on_submit = [this](inference::RequestId id) { request_ = id; };
-  opt.on_event = [this](const inference::ChatEvent& e) {
+  // The parser names a call once, at its beginning; its argument deltas carry only the index.
+  auto names = std::make_shared<std::vector<std::string>>();
+  opt.on_event = [this, names](const inference::ChatEvent& e) {
     switch (e.kind) {
+      case inference::ChatEventKind::kToolCallBegin:
+        if (names->size() <= e.tool_index) names->resize(e.tool_index + 1);
+        (*names)[e.tool_index] = e.name;
+        break;
       case inference::ChatEventKind::kTextDelta:
         live("message.delta", e.text);
         break;
@@ -301,7 +307,8 @@ asio::awaitable<Status> Session::turn() {
         live("reasoning.delta", e.text);
         break;
       case inference::ChatEventKind::kToolCallArgsDelta:
-        live("tool_call.args.delta", e.text, e.tool_index, e.name);
+        live("tool_call.args.delta", e.text, e.tool_index,
+             e.tool_index < names->size() ? (*names)[e.tool_index] : e.name);
         break;
       default:
         break;

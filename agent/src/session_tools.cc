@@ -84,6 +84,13 @@ Result<std::vector<inference::TokenId>> Session::result_tokens(const std::string
 asio::awaitable<tools::ToolResult> Session::run_tool(const CallState& call, double& elapsed_ms) {
   const auto start = Clock::now();
   tools::ToolCall tc{call.id, call.name, call.arguments};
+  tool_ctx_.on_output = [this, id = call.id, name = call.name](std::string_view stream,
+                                                               std::string_view chunk) {
+    if (!observer_.on_live) return;
+    LiveEvent e{"tool.exec.output.delta", state_.last_seq + 1, std::string(chunk), 0, name, id,
+                std::string(stream)};
+    observer_.on_live(e);
+  };
   auto ex = co_await asio::this_coro::executor;
   asio::cancellation_signal signal;
   tool_signal_ = &signal;

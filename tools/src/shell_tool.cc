@@ -169,6 +169,11 @@ asio::awaitable<ToolResult> run_bash(std::string label, std::string command,
   }
   request.policy = ctx.policy;
   request.policy.workspace = ctx.workspace;
+  if (ctx.on_output) {
+    request.on_output = [cb = ctx.on_output](sandbox::OutputStream stream, std::string_view chunk) {
+      cb(stream == sandbox::OutputStream::kStdout ? "stdout" : "stderr", chunk);
+    };
+  }
   auto& limits = request.policy.limits;
   limits.timeout = std::min(limits.timeout, ctx.timeout);
 

@@ -27,7 +27,9 @@ struct LiveEvent {
   uint64_t seq = 0;
   std::string text;
   size_t tool_index = 0;
-  std::string name;  // the tool, for tool_call.args.delta
+  std::string name;     // the tool, for tool_call.args.delta and tool.exec.output.delta
+  std::string call_id;  // tool.exec.output.delta: the call whose command wrote it
+  std::string stream;   // tool.exec.output.delta: "stdout" or "stderr"
 };
 
 // Time spent in one step, for progress lines and `mnemo bench agent`.

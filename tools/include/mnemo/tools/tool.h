@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ struct ToolContext {
   memory::Store* store = nullptr;     // for search_history; null: the tool reports it has none
   std::chrono::milliseconds timeout{60000};  // per call, on top of the sandbox's own timeout
   size_t output_cap = kDefaultOutputCap;
+  // Called with output as a sandboxed command produces it (live progress; the result is still the
+  // whole output). Runs on the caller's executor. Optional.
+  std::function<void(std::string_view stream, std::string_view chunk)> on_output;
 };
 
 class Tool {
