@@ -77,23 +77,10 @@ asio::awaitable<Status> Session::remote_turn() {
   auto ex = co_await asio::this_coro::executor;
   remote_cancel_ = std::make_shared<std::atomic<bool>>(stop_ != Stop::kNone);
   auto cancel = remote_cancel_;
+  call_names_.clear();
   auto forward = [this, ex](const inference::ChatEvent& e) {
     // From the pool thread to the job's executor, where live() may run.
-    asio::post(ex, [this, e] {
-      switch (e.kind) {
-        case inference::ChatEventKind::kTextDelta:
-          live("message.delta", e.text);
-          break;
-        case inference::ChatEventKind::kReasoningDelta:
-          live("reasoning.delta", e.text);
-          break;
-        case inference::ChatEventKind::kToolCallArgsDelta:
-          live("tool_call.args.delta", e.text, e.tool_index, e.name);
-          break;
-        default:
-          break;
-      }
-    });
+    asio::post(ex, [this, e] { live_from_chat(e); });
   };
   // Owned by the call: it may outlive this frame when the process stops mid-call.
   auto client = std::make_shared<inference::RemoteChatClient>(*remote_);

@@ -236,6 +236,30 @@ std::shared_ptr<inference::LogitsProcessor> Session::processor(int64_t budget,
   return constraint;
 }
 
+void Session::live_from_chat(const inference::ChatEvent& e) {
+  switch (e.kind) {
+    case inference::ChatEventKind::kToolCallBegin:
+      // The parser names a call once, at its beginning; its argument deltas carry only the index.
+      if (call_names_.size() <= e.tool_index) call_names_.resize(e.tool_index + 1);
+      call_names_[e.tool_index] = e.name;
+      break;
+    case inference::ChatEventKind::kTextDelta:
+      live("message.delta", e.text);
+      break;
+    case inference::ChatEventKind::kReasoningDelta:
+      live("reasoning.delta", e.text);
+      break;
+    case inference::ChatEventKind::kToolCallArgsDelta:
+      live("tool_call.args.delta", e.text, e.tool_index,
+           e.tool_index < call_names_.size() && !call_names_[e.tool_index].empty()
+               ? call_names_[e.tool_index]
+               : e.name);
+      break;
+    default:
+      break;
+  }
+}
+
 void Session::live(std::string type, std::string text, size_t tool_index, std::string name) {
   if (!observer_.on_live) return;
   observer_.on_live(LiveEvent{std::move(type), state_.last_seq + 1, std::move(text), tool_index,
@@ -292,28 +316,8 @@ asio::awaitable<Status> Session::turn() {
   opt.max_new_tokens = budget;
   opt.processor = std::move(proc);
   opt.on_submit = [this](inference::RequestId id) { request_ = id; };
-  // The parser names a call once, at its beginning; its argument deltas carry only the index.
-  auto names = std::make_shared<std::vector<std::string>>();
-  opt.on_event = [this, names](const inference::ChatEvent& e) {
-    switch (e.kind) {
-      case inference::ChatEventKind::kToolCallBegin:
-        if (names->size() <= e.tool_index) names->resize(e.tool_index + 1);
-        (*names)[e.tool_index] = e.name;
-        break;
-      case inference::ChatEventKind::kTextDelta:
-        live("message.delta", e.text);
-        break;
-      case inference::ChatEventKind::kReasoningDelta:
-        live("reasoning.delta", e.text);
-        break;
-      case inference::ChatEventKind::kToolCallArgsDelta:
-        live("tool_call.args.delta", e.text, e.tool_index,
-             e.tool_index < names->size() ? (*names)[e.tool_index] : e.name);
-        break;
-      default:
-        break;
-    }
-  };
+  call_names_.clear();
+  opt.on_event = [this](const inference::ChatEvent& e) { live_from_chat(e); };
   auto run = run_embedded_turn(*model_, std::move(opt));
   TurnOutput out = co_await std::move(run);
   request_.reset();

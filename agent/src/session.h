@@ -72,6 +72,8 @@ class Session {
                                                         const std::string& content) const;
   inference::Conversation conversation(size_t message_count) const;
   std::shared_ptr<inference::LogitsProcessor> processor(int64_t budget, Status& refusal) const;
+  // Live events from the chat parser's (message.delta, reasoning.delta, tool_call.args.delta).
+  void live_from_chat(const inference::ChatEvent& e);
   void live(std::string type, std::string text, size_t tool_index = 0, std::string name = {});
 
   Runtime::Impl& rt_;
@@ -86,8 +88,9 @@ class Session {
   std::optional<inference::Sequence> sequence_;
   size_t fed_ = 0;  // transcript tokens the sequence holds
   bool set_up_ = false;
+  std::vector<std::string> call_names_;  // of the current turn's calls, by index
   struct Pending;
-  std::shared_ptr<Pending> pending_;  // a background commit in flight
+  std::shared_ptr<Pending> pending_;     // a background commit in flight
   std::set<std::string> fresh_intents_;  // intents this run committed and has not yet run
   Stop stop_ = Stop::kNone;
   std::optional<inference::RequestId> request_;
