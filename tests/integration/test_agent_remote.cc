@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "integration/agent_env.h"
+#include "support/loopback_http.h"
+#include "support/remote_data.h"
 
 using mnemo::test::AgentEnv;
 using mnemo::test::Child;
@@ -97,4 +99,49 @@ TEST_CASE("a job on a remote model calls tools, persists its trace and resumes a
   json::value k = env.show("killed");
   CHECK(k.at("status") == "limit");
   CHECK(k.at("steps").to_number<int>() == 4);
+}
+
+TEST_CASE("a job on a third-party server's recorded answers: an ignored required call, an error",
+          "[agent][remote]") {
+  AgentEnv env;
+  // llama-server's recorded stream for tool_choice "required" holds no call; its 400 for a prompt
+  // past the context. Served for every request as the server sent them.
+  std::string answer = "stream";
+  mnemo::test::LoopbackHttpServer server([&](mnemo::test::HttpExchange& ex) {
+    if (answer == "stream") {
+      ex.begin_chunked();
+      ex.send_chunked(mnemo::test::remote_data("tool_required.sse"), 97);
+      ex.end_chunks();
+    } else {
+      auto e = mnemo::test::remote_error_data("error_context.json");
+      ex.respond(e.status, "application/json", e.body);
+    }
+  });
+  const std::string file = env.path("recorded.yaml");
+  std::ofstream(file) << "name: recorded\nmodel:\n  remote:\n    base_url: " << server.base_url()
+                      << "\n    model: tiny-long.gguf\ninput: Greet.\ntools:\n  - name: echo\n    "
+                         "command: echo hi\n"
+                         "tool_choice: required\nlimits:\n  max_steps: 3\n";
+  auto r = env.run(file, "recorded", "--json -q");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  json::value job = json::parse(r.out);
+  // The server did not enforce the call and cut the turn at its length limit: the turn is kept as
+  // it came, with no call, and the run ends on a tokens limit.
+  CHECK(job.at("status") == "limit");
+  CHECK(job.at("limit") == "tokens");
+  CHECK(job.at("steps").to_number<int>() == 1);
+  const json::value& last = job.at("messages").as_array().back();
+  CHECK(last.at("role") == "assistant");
+  CHECK(!last.at("reasoning_content").as_string().empty());
+  auto sent = json::parse(server.received().at(0).body);
+  CHECK(sent.at("tool_choice") == "required");
+  CHECK(sent.at("tools").at(0).at("function").at("name") == "echo");
+  CHECK(sent.at("messages").at(0).at("content") == "Greet.");
+
+  answer = "error";
+  auto failed = env.run(file, "too-long", "-q");
+  CHECK(failed.status == 1);
+  CHECK(failed.err.find("HTTP 400 exceed_context_size_error") != std::string::npos);
+  CHECK(env.show("too-long").at("status") == "failed");
 }
