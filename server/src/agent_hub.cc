@@ -215,7 +215,8 @@ asio::awaitable<std::vector<std::shared_ptr<const HubMessage>>> Feed::next(
           }
           c.sent = m->seq;
           out.push_back(std::move(m));
-        } else if (c.live && !c.catch_up && m->seq == c.sent + 1) {
+        } else if (m->seq == 0 || (c.live && !c.catch_up && m->seq == c.sent + 1)) {
+          // seq 0: a run's failure, not tied to an event
           out.push_back(std::move(m));
         }
         queue_.pop_front();

@@ -256,6 +256,18 @@ asio::awaitable<void> job_events(std::shared_ptr<AgentHub> hub, Exchange& ex) {
       }
       if (finished) break;
     }
+    if (finished) {
+      // The same commit may hold events after run.finished (step.committed): send them too.
+      uint64_t last = 0;
+      for (const auto& m : batch) last = m->durable ? std::max(last, m->seq) : last;
+      if (auto more = hub->store().read_events(id, last)) {
+        for (const memory::Event& e : *more) {
+          HubMessage m = durable_message(id, e);
+          chunk += "id: " + std::to_string(m.seq) + "\nevent: " + m.type + "\ndata: " + m.payload +
+                   "\n\n";
+        }
+      }
+    }
     if (chunk.empty()) chunk = ": keep-alive\n\n";
     auto write = ex.write_chunk(std::move(chunk));
     if (!co_await std::move(write)) co_return;

@@ -177,6 +177,23 @@ class WsClient {
     return out;
   }
 
+  // Messages until run.finished and then until the session's last stored event (a step's commit
+  // may put step.committed after run.finished).
+  std::vector<boost::json::value> until_finished(memory::Store& store, const std::string& id) {
+    std::vector<boost::json::value> out = until("run.finished");
+    if (out.empty() || out.back().at("type") != "run.finished") return out;
+    const uint64_t last = store.session(id)->last_seq;
+    uint64_t seen = out.back().at("seq").to_number<uint64_t>();
+    while (seen < last) {
+      auto m = recv(std::chrono::seconds(10));
+      if (!m) break;
+      out.push_back(*m);
+      if (m->at("type") != "session.resumed" && m->as_object().contains("seq"))
+        seen = std::max(seen, m->at("seq").to_number<uint64_t>());
+    }
+    return out;
+  }
+
   websocket::close_reason close_reason() const { return ws_.reason(); }
   void close() {
     beast::error_code ec;
