@@ -5,7 +5,10 @@
 #include <mnemo/inference/tokenizer.h>
 #include <mnemo/memory/keys.h>
 #include <mnemo/memory/store.h>
+#include <mnemo/server/agent_hub.h>
+#include <mnemo/server/jobs_api.h>
 #include <mnemo/server/openai_api.h>
+#include <mnemo/server/ws_sessions.h>
 #include <mnemo/server/server.h>
 
 #include <cstdio>
@@ -29,6 +32,8 @@ struct ServeOptions {
   double read_timeout_s = 30;
   double grace_s = 10;
   int64_t max_context = 0;
+  std::string workspaces;
+  double ws_idle_timeout_s = 60;
 };
 
 // The id clients name: the model directory's name.
@@ -88,6 +93,18 @@ int run_serve(const ServeOptions& opt) {
   auto router = std::make_shared<server::Router>();
   server::add_health_routes(*router, metrics);
   (*api)->add_routes(*router);
+  // Agent jobs and WebSocket sessions run on the same store; a job that names no model runs on
+  // the served one.
+  server::HubOptions hub_options;
+  hub_options.runtime.default_model_dir = dir;
+  hub_options.workspace_root =
+      opt.workspaces.empty() ? mnemo_home() + "/workspaces" : opt.workspaces;
+  auto hub = server::AgentHub::create(**store, hub_options, metrics);
+  server::add_job_routes(*router, hub);
+  server::WsOptions ws_options;
+  ws_options.idle_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(opt.ws_idle_timeout_s * 1000));
+  server::add_session_routes(*router, hub, ws_options, metrics);
 
   server::ServerOptions so;
   so.listen = opt.listen;
@@ -104,9 +121,12 @@ int run_serve(const ServeOptions& opt) {
   std::printf("listening on http://%s\n", (*server)->address().c_str());
   std::fflush(stdout);
   (*server)->wait();
+  // Jobs running here pause (resumable) before the server's executors go.
+  hub->shutdown(so.shutdown_grace);
   // The engine goes before the server: its last callbacks post to the server's executor.
   api->reset();
   server->reset();
+  hub.reset();
   std::cerr << "mnemo serve: stopped\n";
   return 0;
 }
@@ -136,6 +156,12 @@ void register_serve_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--max-context", opt->max_context,
                   "tokens of context per request, prompt and completion (0: the model's)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--workspaces", opt->workspaces,
+                  "where jobs' tools work: DIR/TENANT/JOB_ID (default: MNEMO_HOME/workspaces)");
+  cmd->add_option("--ws-idle-timeout", opt->ws_idle_timeout_s,
+                  "seconds a WebSocket may stay silent (the server pings at half of it)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->callback([opt, &ctx] { ctx.exit_code = run_serve(*opt); });
 }

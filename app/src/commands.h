@@ -23,6 +23,8 @@ void register_resume_bench(CLI::App& bench, CommandContext& ctx);
 void register_sandbox_bench(CLI::App& bench, CommandContext& ctx);
 void register_engine_benches(CLI::App& bench, CommandContext& ctx);
 void register_agent_bench(CLI::App& bench, CommandContext& ctx);
+// Adds `bench ws` (cmd_bench_ws.cc).
+void register_ws_bench(CLI::App& bench, CommandContext& ctx);
 void register_device_command(CLI::App& app, CommandContext& ctx);
 void register_run_commands(CLI::App& app, CommandContext& ctx);
 void register_jobs_commands(CLI::App& app, CommandContext& ctx);

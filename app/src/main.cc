@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   mnemo::app::register_resume_bench(*app.get_subcommand("bench"), ctx);
   mnemo::app::register_engine_benches(*app.get_subcommand("bench"), ctx);
   mnemo::app::register_agent_bench(*app.get_subcommand("bench"), ctx);
+  mnemo::app::register_ws_bench(*app.get_subcommand("bench"), ctx);
   mnemo::app::register_device_command(app, ctx);
   mnemo::app::register_run_commands(app, ctx);
   mnemo::app::register_jobs_commands(app, ctx);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace mnemo::server {
 
@@ -29,6 +30,8 @@ class Metrics {
   // Gauges read at scrape time; unset ones read 0.
   void set_sessions_source(std::function<int64_t()> source);
   void set_store_bytes_source(std::function<int64_t()> source);
+  // Another gauge read at scrape time (mnemo_ws_connections, mnemo_jobs_running, ...).
+  void add_gauge(std::string name, std::string help, std::function<int64_t()> source);
 
   int64_t active_requests() const { return active_requests_; }
   int64_t generated_tokens() const { return generated_tokens_; }
@@ -41,6 +44,11 @@ class Metrics {
   double latency_sum_ = 0;
   int64_t latency_count_ = 0;
   std::function<int64_t()> sessions_, store_bytes_;
+  struct Gauge {
+    std::string name, help;
+    std::function<int64_t()> source;
+  };
+  std::vector<Gauge> gauges_;
   std::atomic<int64_t> active_requests_{0};
   std::atomic<int64_t> generated_tokens_{0};
 };
