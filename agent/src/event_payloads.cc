@@ -66,12 +66,13 @@ memory::NewEvent session_created_event(const JobOrigin& origin, std::string_view
 }
 
 memory::NewEvent input_event(std::string_view instructions, std::string_view content,
-                             std::span<const inference::TokenId> tokens) {
+                             std::span<const inference::TokenId> tokens, size_t drop_tokens) {
   json::object o;
   o["role"] = "user";
   o["content"] = content;
   o["instructions"] = instructions;
   o["tokens"] = token_array(tokens);
+  if (drop_tokens) o["drop_tokens"] = drop_tokens;
   return make("input.message", o);
 }
 

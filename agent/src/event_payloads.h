@@ -20,8 +20,9 @@ std::string to_hex(std::string_view bytes);
 Result<std::string> from_hex(std::string_view hex);
 
 memory::NewEvent session_created_event(const JobOrigin& origin, std::string_view name);
+// drop_tokens: transcript tokens the input replaces (see apply_input).
 memory::NewEvent input_event(std::string_view instructions, std::string_view content,
-                             std::span<const inference::TokenId> tokens);
+                             std::span<const inference::TokenId> tokens, size_t drop_tokens = 0);
 struct TurnRecord {
   uint32_t step = 0;
   inference::AssistantMessage message;  // tool calls carry their ids

@@ -163,6 +163,13 @@ Status apply_input(JobState& s, const Reader& r) {
   user.content_kind = inference::ContentKind::kText;
   user.content = *content;
   s.messages.push_back(std::move(user));
+  // A user message after tool results the model never answered replaces their rendering's tail
+  // (the assistant's generation prompt): those tokens leave the transcript.
+  auto drop = r.uint("drop_tokens");
+  if (!drop) return drop.status();
+  if (*drop > s.tokens_after_turn)
+    return r.fail("drop_tokens", "is more than the tool results added");
+  s.transcript.resize(s.transcript.size() - *drop);
   // A new input starts a new run of the session.
   s.inputs += 1;
   s.run_steps = 0;
@@ -171,7 +178,10 @@ Status apply_input(JobState& s, const Reader& r) {
   s.finish_reason.clear();
   s.limit.clear();
   s.error.clear();
-  return r.tokens("tokens", s.transcript);
+  const size_t before = s.transcript.size();
+  MNEMO_RETURN_IF_ERROR(r.tokens("tokens", s.transcript));
+  s.tokens_after_turn = s.transcript.size() - before;
+  return Status::ok();
 }
 
 Status apply_message(JobState& s, const Reader& r) {
@@ -207,6 +217,7 @@ Status apply_message(JobState& s, const Reader& r) {
   }
   const size_t before = s.transcript.size();
   MNEMO_RETURN_IF_ERROR(r.tokens("tokens", s.transcript));
+  s.tokens_after_turn = 0;
   // A remote turn adds no tokens to the transcript; the server's count stands for them.
   auto completion = r.uint("completion_tokens");
   if (!completion) return completion.status();
@@ -249,7 +260,9 @@ Status apply_call_event(JobState& s, const memory::Event& e, const Reader& r) {
     if (!content) return content.status();
     m.content = *content;
     s.messages.push_back(std::move(m));
+    const size_t before = s.transcript.size();
     MNEMO_RETURN_IF_ERROR(r.tokens("tokens", s.transcript));
+    s.tokens_after_turn += s.transcript.size() - before;
   }
   return Status::ok();
 }

@@ -109,12 +109,28 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   conv.messages.push_back(std::move(user));
   auto text = inference::render_v4_prompt(conv);
   if (!text) co_return Status::invalid_argument("the input: " + text.status().message());
+  size_t drop = 0;
   if (text->compare(0, before.size(), before) != 0) {
-    co_return Status::internal("the rendered conversation changed before the new input");
+    // The last run ended on tool results the model never answered: their rendering ends with the
+    // assistant's generation prompt, where the format puts the user's text instead. Those tokens
+    // were never fed to the model; the new input replaces them from the last assistant turn on.
+    size_t assistant = state_.messages.size();
+    while (assistant > 0 && state_.messages[assistant - 1].role != inference::ChatRole::kAssistant)
+      --assistant;
+    auto base = inference::render_v4_prompt(conversation(assistant));
+    if (!base || assistant == state_.messages.size() ||
+        text->compare(0, base->size(), *base) != 0 ||
+        state_.tokens_after_turn > state_.transcript.size() ||
+        fed_ > state_.transcript.size() - state_.tokens_after_turn) {
+      co_return Status::internal("the rendered conversation changed before the new input");
+    }
+    before = std::move(base).value();
+    drop = state_.tokens_after_turn;
   }
   auto tokens = model_->tokenizer->encode(std::string_view(*text).substr(before.size()));
   if (!tokens) co_return Status::invalid_argument("the input: " + tokens.status().message());
-  auto c = commit({input_event(first ? state_.spec.instructions : "", input, *tokens)}, false);
+  auto c =
+      commit({input_event(first ? state_.spec.instructions : "", input, *tokens, drop)}, false);
   co_return co_await std::move(c);
 }
 
@@ -503,8 +519,8 @@ asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bo
             }
             // Durable now: observers hear of the events, and of the snapshot's step.committed.
             for (const memory::Event& e : p->events) notify(e);
-            if (p->status && (*p->result)->seqs.size() > p->events.size()) {
-              auto stored = st.read_events(id, (*p->result)->seqs.back() - 1, 1);
+            if (p->status && (*p->result)->committed_seq != 0) {
+              auto stored = st.read_events(id, (*p->result)->committed_seq - 1, 1);
               if (stored && !stored->empty()) {
                 p->status = apply_event(state_, stored->front());
                 notify(stored->front());
@@ -522,17 +538,21 @@ asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bo
   });
   Result<memory::StepCommit> done = co_await std::move(op);
   if (!done) co_return Status::io_error("committing job " + id + ": " + done.status().message());
-  for (size_t i = 0; i < events.size(); ++i) {
-    memory::Event e{done->seqs[i], std::move(events[i].type), std::move(events[i].payload), now};
+  // In log order: the store puts step.committed between the step's events and the run's end.
+  size_t next = 0;
+  for (uint64_t seq : done->seqs) {
+    memory::Event e;
+    if (seq == done->committed_seq) {
+      auto stored = store.read_events(id, seq - 1, 1);
+      if (!stored || stored->empty())
+        co_return Status::io_error("job " + id + ": step.committed went missing");
+      e = std::move(stored->front());
+    } else {
+      e = memory::Event{seq, std::move(events[next].type), std::move(events[next].payload), now};
+      ++next;
+    }
     MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, e));
     notify(e);
-  }
-  if (done->seqs.size() > events.size()) {  // step.committed, written by the store
-    auto stored = store.read_events(id, done->seqs.back() - 1, 1);
-    if (stored && !stored->empty()) {
-      MNEMO_CO_RETURN_IF_ERROR(apply_event(state_, stored->front()));
-      notify(stored->front());
-    }
   }
   co_return Status::ok();
 }

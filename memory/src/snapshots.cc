@@ -220,6 +220,7 @@ Result<StepCommit> Store::commit_step(std::string_view session, std::span<const 
   StepCommit out;
   std::vector<NewEvent> all(events.begin(), events.end());
   std::optional<Built> built;
+  size_t committed_at = SIZE_MAX;
   if (snapshot) {
     std::vector<std::string> known;
     if (record->last_snapshot != 0) {
@@ -258,14 +259,24 @@ Result<StepCommit> Store::commit_step(std::string_view session, std::span<const 
           }));
     }
     record->last_snapshot = out.snapshot;
-    all.push_back({"step.committed", "{\"snapshot\":" + std::to_string(out.snapshot) +
-                                         ",\"position\":" + std::to_string(built->record.position) +
-                                         ",\"at_rest\":\"" +
-                                         std::string(at_rest_name(snapshot->at_rest)) + "\"}"});
+    // After the step's own events, before those that end the run: a reader that stops at
+    // run.finished has seen the snapshot.
+    committed_at = all.size();
+    while (committed_at > 0 &&
+           (all[committed_at - 1].type == "limit" || all[committed_at - 1].type == "error" ||
+            all[committed_at - 1].type == "run.finished")) {
+      --committed_at;
+    }
+    all.insert(all.begin() + static_cast<std::ptrdiff_t>(committed_at),
+               NewEvent{"step.committed",
+                        "{\"snapshot\":" + std::to_string(out.snapshot) + ",\"position\":" +
+                            std::to_string(built->record.position) + ",\"at_rest\":\"" +
+                            std::string(at_rest_name(snapshot->at_rest)) + "\"}"});
   }
   auto seqs = impl_->put_events(batch, session, *record, all, now);
   if (!seqs) return seqs.status();
   out.seqs = std::move(seqs).value();
+  if (committed_at != SIZE_MAX) out.committed_seq = out.seqs[committed_at];
   if (Status w = impl_->write(batch); !w) {
     impl_->forget_salt(record->tenant);
     return w;

@@ -88,6 +88,20 @@ TEST_CASE("a forced-tool job runs end to end and jobs show --json gives the conv
   auto again = env.cli("resume greet-1 --json -q");
   CHECK(again.status == 0);
   CHECK(json::parse(again.out).at("steps").to_number<int>() == 3);
+
+  // A new user message after tool results the model never answered: a new run of three steps.
+  auto more = env.cli("resume greet-1 --message 'And once more.' --json -q");
+  INFO(more.err);
+  REQUIRE(more.status == 0);
+  json::value cont = json::parse(more.out);
+  CHECK(cont.at("steps").to_number<int>() == 6);
+  CHECK(cont.at("limit") == "steps");
+  bool seen = false;
+  for (const auto& msg : cont.at("messages").as_array()) {
+    if (msg.at("role") == "user" && msg.at("content") == "And once more.") seen = true;
+  }
+  CHECK(seen);
+  CHECK(env.cli("store verify").status == 0);
 }
 
 TEST_CASE("a seeded job gives the same transcript every time", "[agent]") {

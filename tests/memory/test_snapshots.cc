@@ -52,8 +52,8 @@ TEST_CASE("a restored session decodes the same tokens as an uninterrupted one",
     CHECK(restored->sequence.position() == p);
     CHECK(restored->tokens == std::vector<TokenId>(tokens.begin(), tokens.begin() + p));
     auto steps = all.subspan(static_cast<size_t>(p), 20);
-    CHECK(
-        test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, live, steps)));
+    CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps),
+                          test::decode_steps(m, live, steps)));
     auto events = (*store)->read_events(id);
     REQUIRE(events);
     CHECK(events->back().type == "step.committed");
@@ -87,7 +87,8 @@ TEST_CASE("a snapshot after a step writes only the new chunks and the new tail",
   auto restored = s.restore(m, "a");
   REQUIRE(restored);
   auto steps = all.subspan(400, 20);
-  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, live, steps)));
+  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps),
+                        test::decode_steps(m, live, steps)));
 }
 
 TEST_CASE("identical prefixes of one tenant are stored once, other tenants never share",
@@ -230,7 +231,8 @@ TEST_CASE("a snapshot from a state exported beforehand restores like one from th
   REQUIRE(restored);
   CHECK(restored->sequence.position() == 400);
   auto steps = all.subspan(400, 20);
-  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps), test::decode_steps(m, reference, steps)));
+  CHECK(test::same_bits(test::decode_steps(m, restored->sequence, steps),
+                        test::decode_steps(m, reference, steps)));
 
   // Exported from too late a token for the chunks the store lacks: the events land, the snapshot
   // does not, and the commit says why.
@@ -243,7 +245,32 @@ TEST_CASE("a snapshot from a state exported beforehand restores like one from th
   INFO(skipped.status().message());
   REQUIRE(skipped);
   CHECK(skipped->snapshot == 0);
-  CHECK(skipped->snapshot_skipped.find("after the first chunk the store lacks") != std::string::npos);
+  CHECK(skipped->snapshot_skipped.find("after the first chunk the store lacks") !=
+        std::string::npos);
   CHECK(skipped->seqs.size() == 1);
   CHECK_FALSE(s.restore(m, "b"));
+}
+
+TEST_CASE("step.committed goes after the step's events and before those that end the run",
+          "[memory][snapshot]") {
+  const auto& m = test::tiny_model();
+  test::TempDir dir;
+  auto store = Store::open(dir.path(), small_chunks());
+  REQUIRE(store);
+  REQUIRE((*store)->create_session("a", "acme"));
+  auto tokens = test::long_tokens(40);
+  inference::Sequence live = m.new_sequence();
+  test::run(m, live, std::span<const TokenId>(tokens).first(40));
+  SnapshotSource src{&m, &live, tokens, AtRest::kExact};
+  std::vector<NewEvent> events{{"message", "{}"}, {"limit", "{}"}, {"run.finished", "{}"}};
+  auto c = (*store)->commit_step("a", events, &src);
+  REQUIRE(c);
+  auto log = (*store)->read_events("a");
+  REQUIRE(log);
+  std::vector<std::string> types;
+  for (const auto& e : *log) types.push_back(e.type);
+  CHECK(types == std::vector<std::string>{"session.created", "message", "step.committed", "limit",
+                                          "run.finished"});
+  CHECK(c->committed_seq == 3);
+  CHECK(c->seqs == std::vector<uint64_t>{2, 3, 4, 5});
 }

@@ -55,6 +55,8 @@ struct JobState {
   std::vector<inference::ChatMessage> messages;
   // Every token id of the transcript in order: prompt, generated turns, tool-result deltas.
   std::vector<inference::TokenId> transcript;
+  // Transcript tokens added after the last assistant turn's own (its tool results' rendering).
+  size_t tokens_after_turn = 0;
   uint32_t steps = 0;             // assistant turns
   uint64_t generated_tokens = 0;  // over the whole job
   // The same since the last input.message: the limits count per run (a session's next input

@@ -59,8 +59,10 @@ struct SnapshotSource {
 
 struct StepCommit {
   std::vector<uint64_t>
-      seqs;                // of the events written, step.committed last when there is a snapshot
+      seqs;  // of the events written, in log order; with a snapshot, step.committed comes after the
+             // step's events and before any that end the run (limit, error, run.finished)
   uint64_t snapshot = 0;   // 0 when the step had none
+  uint64_t committed_seq = 0;  // the seq of step.committed (0: none)
   int64_t new_chunks = 0;  // chunks this commit wrote (incremental: the rest were already stored)
   int64_t bytes_written = 0;  // values in the batch
   std::string snapshot_skipped;  // why a snapshot given as `exported` was not taken, if it was not
