@@ -1,5 +1,7 @@
 #include <mnemo/memory/keys.h>
 
+#include <tuple>
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -80,8 +82,9 @@ Result<std::vector<ApiKeyInfo>> list_api_keys(const Store& store) {
     out.push_back(info);
     return true;
   }));
-  std::stable_sort(out.begin(), out.end(), [](const ApiKeyInfo& a, const ApiKeyInfo& b) {
-    return a.created_unix_ms < b.created_unix_ms;
+  // Oldest first; keys made in the same millisecond by tenant, then id, so the order is stable.
+  std::sort(out.begin(), out.end(), [](const ApiKeyInfo& a, const ApiKeyInfo& b) {
+    return std::tie(a.created_unix_ms, a.tenant, a.id) < std::tie(b.created_unix_ms, b.tenant, b.id);
   });
   return out;
 }
