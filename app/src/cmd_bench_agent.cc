@@ -107,12 +107,9 @@ Result<Figures> run_sessions(memory::Store& store, const std::string& model_dir,
 }
 
 int run_agent_bench(const AgentBenchOptions& opt) {
-  std::string model = opt.model;
-  if (model.empty()) {
-    auto d = ensure_default_model();
-    if (!d) return fail(d.status().message());
-    model = *d;
-  }
+  auto model_or = model_dir_or_default(opt.model);
+  if (!model_or) return fail(model_or.status().message());
+  const std::string model = *model_or;
   const fs::path scratch =
       fs::temp_directory_path() / ("mnemo-bench-agent-" + std::to_string(::getpid()));
   fs::remove_all(scratch);

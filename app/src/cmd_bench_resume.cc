@@ -111,12 +111,9 @@ int run_resume_bench(const ResumeBenchOptions& opt) {
   if (!lengths) return fail(lengths.status().message());
   auto precision = inference::parse_precision(opt.precision);
   if (!precision) return fail(precision.status().message());
-  std::string dir = opt.model;
-  if (dir.empty()) {
-    auto d = ensure_default_model();
-    if (!d) return fail(d.status().message());
-    dir = *d;
-  }
+  auto dir_or = model_dir_or_default(opt.model);
+  if (!dir_or) return fail(dir_or.status().message());
+  const std::string dir = *dir_or;
   auto loaded = inference::Model::load(dir, {*precision});
   if (!loaded) return fail(loaded.status().message());
   const inference::Model& m = **loaded;

@@ -197,12 +197,9 @@ double percentile(std::vector<double> v, double p) {
 int run_ws_bench(const WsBenchOptions& opt) {
   const int idle = std::max(0, opt.sessions - opt.active);
   raise_fd_limit(opt.sessions);
-  std::string model = opt.model;
-  if (model.empty()) {
-    auto d = ensure_default_model();
-    if (!d) return fail(d.status().message());
-    model = *d;
-  }
+  auto model_or = model_dir_or_default(opt.model);
+  if (!model_or) return fail(model_or.status().message());
+  const std::string model = *model_or;
   const fs::path root = fs::temp_directory_path() / ("mnemo-bench-ws-" + std::to_string(getpid()));
   fs::remove_all(root);
   fs::create_directories(root);

@@ -175,12 +175,9 @@ int run_generate(const GenerateOptions& opt) {
     if (!conv) return fail(opt.chat + ": " + conv.status().message());
     conversation = std::move(conv).value();
   }
-  std::string dir = opt.model;
-  if (dir.empty()) {
-    auto d = ensure_default_model();
-    if (!d) return fail(d.status().message());
-    dir = *d;
-  }
+  auto dir_or = model_dir_or_default(opt.model);
+  if (!dir_or) return fail(dir_or.status().message());
+  const std::string dir = *dir_or;
   auto tokenizer = inference::Tokenizer::load(dir + "/tokenizer.json");
   if (!tokenizer) return fail(tokenizer.status().message());
   auto model = inference::Model::load(dir, {*precision});

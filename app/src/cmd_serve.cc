@@ -72,12 +72,9 @@ int run_serve(const ServeOptions& opt) {
                 " has none; add one with `mnemo keys add --tenant NAME --store " + store_dir + "`)");
   }
 
-  std::string dir = opt.model;
-  if (dir.empty()) {
-    auto d = ensure_default_model();
-    if (!d) return fail(d.status().message());
-    dir = *d;
-  }
+  auto dir_or = model_dir_or_default(opt.model);
+  if (!dir_or) return fail(dir_or.status().message());
+  const std::string dir = *dir_or;
   auto tokenizer = inference::Tokenizer::load(dir + "/tokenizer.json");
   if (!tokenizer) return fail(tokenizer.status().message());
   auto model = inference::Model::load(dir, {*precision});

@@ -97,4 +97,9 @@ Result<std::string> ensure_default_model() {
   return dir.string();
 }
 
+Result<std::string> model_dir_or_default(const std::string& dir) {
+  if (!dir.empty()) return dir;
+  return ensure_default_model();
+}
+
 }  // namespace mnemo::app

@@ -20,4 +20,7 @@ std::function<void(uint64_t, uint64_t)> stderr_progress(const std::string& label
 // The default model's directory, created once (preset tiny, seed 0, bf16) with a line on stderr.
 Result<std::string> ensure_default_model();
 
+// `dir` when given, else the default model's directory (created on first use).
+Result<std::string> model_dir_or_default(const std::string& dir);
+
 }  // namespace mnemo::app
