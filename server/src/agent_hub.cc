@@ -291,8 +291,8 @@ std::shared_ptr<AgentHub> AgentHub::create(memory::Store& store, HubOptions opti
   std::shared_ptr<AgentHub> hub(new AgentHub(store, std::move(options)));
   Impl& impl = *hub->impl_;
   impl.metrics = std::move(metrics);
-  impl.runtime = std::make_unique<agent::Runtime>(impl.io.get_executor(), store,
-                                                  hub->options_.runtime);
+  impl.runtime =
+      std::make_unique<agent::Runtime>(impl.io.get_executor(), store, hub->options_.runtime);
   impl.work.emplace(impl.io.get_executor());
   impl.thread = std::thread([&impl] {
     for (;;) {
@@ -414,6 +414,10 @@ agent::JobObserver AgentHub::observer(const std::string& id) {
     if (l.type == "tool_call.args.delta") {
       env["tool_index"] = l.tool_index;
       env["name"] = l.name;
+    } else if (l.type == "tool.exec.output.delta") {
+      env["call_id"] = l.call_id;
+      env["name"] = l.name;
+      env["stream"] = l.stream;
     }
     m->envelope = json::serialize(env);
     publish(id, std::move(m));
@@ -484,13 +488,14 @@ asio::awaitable<Result<std::string>> AgentHub::start(agent::NewJob job) {
       inner(e);
       if (e.type == "session.created") ready->set(Status::ok());
     };
-    self->launch(id, [self, ready, job = std::move(job), obs]() mutable
-                 -> asio::awaitable<Result<agent::RunResult>> {
-      auto op = self->impl_->runtime->start(std::move(job), std::move(obs));
-      Result<agent::RunResult> r = co_await std::move(op);
-      ready->set(r ? Status::ok() : r.status());
-      co_return r;
-    });
+    self->launch(id,
+                 [self, ready, job = std::move(job),
+                  obs]() mutable -> asio::awaitable<Result<agent::RunResult>> {
+                   auto op = self->impl_->runtime->start(std::move(job), std::move(obs));
+                   Result<agent::RunResult> r = co_await std::move(op);
+                   ready->set(r ? Status::ok() : r.status());
+                   co_return r;
+                 });
   });
   auto wait = ready->wait();
   Status s = co_await std::move(wait);
@@ -507,7 +512,8 @@ asio::awaitable<Status> AgentHub::resume(std::string id) {
         auto state = self->load(id);
         if (!state) co_return state.status();
         if (state->finished) co_return Status::ok();
-        self->launch(id, [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
+        self->launch(id,
+                     [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
         co_return Status::ok();
       },
       asio::use_awaitable);
@@ -525,9 +531,9 @@ asio::awaitable<Status> AgentHub::input(std::string id, std::string content) {
         auto state = self->load(id);
         if (!state) co_return state.status();
         if (!state->calls_settled())
-          co_return Status::invalid_argument(
-              "session " + id + " has tool calls without results (" +
-              std::string(agent::job_status_name(state->status())) + "); approve or deny them");
+          co_return Status::invalid_argument("session " + id + " has tool calls without results (" +
+                                             std::string(agent::job_status_name(state->status())) +
+                                             "); approve or deny them");
         self->launch(id, [self, id, content] {
           return self->impl_->runtime->input(id, content, self->observer(id));
         });
@@ -545,7 +551,8 @@ asio::awaitable<Status> AgentHub::decide(std::string id, std::string call_id, bo
       [self, id, call_id, approve, by]() -> asio::awaitable<Status> {
         if (self->running(id)) co_return Status::invalid_argument("session " + id + " is running");
         if (Status s = self->impl_->runtime->decide(id, call_id, approve, by); !s) co_return s;
-        self->launch(id, [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
+        self->launch(id,
+                     [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
         co_return Status::ok();
       },
       asio::use_awaitable);

@@ -57,10 +57,17 @@ TEST_CASE("ws: session.create streams durable events and deltas until run.finish
   auto seqs = durable_seqs(msgs);
   CHECK(contiguous_from(seqs, 1));
   CHECK(seqs.back() == server.store().session("ws-one")->last_seq);
-  bool delta = false, message = false;
+  bool delta = false, message = false, output = false;
   uint64_t last = 0;
   for (const auto& m : msgs) {
     const std::string t = type_of(m);
+    if (t == "tool.exec.output.delta") {
+      // The command's own output, live, naming its call and stream.
+      output = output ||
+               (m.at("stream") == "stdout" &&
+                std::string(m.at("text").as_string()).find("hello-call_") != std::string::npos &&
+                std::string(m.at("call_id").as_string()).rfind("call_", 0) == 0);
+    }
     if (t.find(".delta") != std::string::npos) {
       delta = true;
       CHECK(m.at("seq").to_number<uint64_t>() == last + 1);  // the seq it leads to
@@ -75,6 +82,7 @@ TEST_CASE("ws: session.create streams durable events and deltas until run.finish
   }
   CHECK(delta);
   CHECK(message);
+  CHECK(output);
   CHECK(server.metrics().render().find("mnemo_ws_connections 1") != std::string::npos);
 }
 
@@ -99,7 +107,8 @@ TEST_CASE("ws: a client that drops mid-run and resumes with after_seq misses not
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // events go on meanwhile
 
   WsClient again(server.port());
-  again.send(json::object{{"type", "session.resume"}, {"session_id", "ws-drop"}, {"after_seq", after}});
+  again.send(
+      json::object{{"type", "session.resume"}, {"session_id", "ws-drop"}, {"after_seq", after}});
   auto resumed = again.recv();
   REQUIRE(resumed);
   CHECK(type_of(*resumed) == "session.resumed");
@@ -153,12 +162,16 @@ TEST_CASE("ws: tool.approval approves a waiting call and the run goes on", "[ser
   auto msgs = c.until("tool.approval_required");
   REQUIRE(type_of(msgs.back()) == "tool.approval_required");
   const std::string call(msgs.back().at("payload").at("call_id").as_string());
-  c.send(json::object{{"type", "tool.approval"}, {"session_id", "ws-approve"}, {"call_id", "nope"},
+  c.send(json::object{{"type", "tool.approval"},
+                      {"session_id", "ws-approve"},
+                      {"call_id", "nope"},
                       {"decision", "approve"}});
   auto err = c.until("error", std::chrono::seconds(10));
   REQUIRE(!err.empty());
   CHECK(type_of(err.back()) == "error");
-  c.send(json::object{{"type", "tool.approval"}, {"session_id", "ws-approve"}, {"call_id", call},
+  c.send(json::object{{"type", "tool.approval"},
+                      {"session_id", "ws-approve"},
+                      {"call_id", call},
                       {"decision", "approve"}});
   auto rest = c.until("run.finished");
   bool approval = false, result = false;
@@ -193,8 +206,12 @@ TEST_CASE("ws: another tenant's session is not found", "[server][ws][auth]") {
   REQUIRE(type_of(a.until("run.finished").back()) == "run.finished");
   WsClient b(server.port(), server.key_b);
   for (const char* type : {"session.resume", "input.message", "run.cancel", "tool.approval"}) {
-    b.send(json::object{{"type", type}, {"session_id", "ws-mine"}, {"after_seq", 0},
-                        {"content", "x"}, {"call_id", "x"}, {"decision", "approve"}});
+    b.send(json::object{{"type", type},
+                        {"session_id", "ws-mine"},
+                        {"after_seq", 0},
+                        {"content", "x"},
+                        {"call_id", "x"},
+                        {"decision", "approve"}});
     auto m = b.recv();
     REQUIRE(m);
     CHECK(type_of(*m) == "error");
@@ -251,7 +268,8 @@ TEST_CASE("ws: bad input gets clean errors and never disturbs another session",
     boost::asio::io_context io;
     tcp::socket s(io);
     s.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
-    boost::asio::write(s, boost::asio::buffer(std::string("GET /v1/sessions HTTP/1.1\r\nHost: x\r\nUpg")));
+    boost::asio::write(
+        s, boost::asio::buffer(std::string("GET /v1/sessions HTTP/1.1\r\nHost: x\r\nUpg")));
     char buf[512];
     beast::error_code ec;
     const auto t0 = std::chrono::steady_clock::now();
@@ -323,18 +341,22 @@ TEST_CASE("ws feed: a full queue drops events and the feed catches up from the s
       auto seqs = (*store)->append_events("s", std::span<const memory::NewEvent>(&e, 1));
       REQUIRE(seqs);
       auto ev = (*store)->read_events("s", seqs->front() - 1, 1);
-      feed->deliver(std::make_shared<server::HubMessage>(server::durable_message("s", ev->front())));
+      feed->deliver(
+          std::make_shared<server::HubMessage>(server::durable_message("s", ev->front())));
     }
     CHECK(feed->dropped() == 18);
     std::vector<uint64_t> got;
-    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
-      while (got.size() < 20) {
-        auto next = feed->next(std::chrono::milliseconds(500));
-        auto batch = co_await std::move(next);
-        if (batch.empty()) break;
-        for (auto& m : batch) got.push_back(m->seq);
-      }
-    }, boost::asio::detached);
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          while (got.size() < 20) {
+            auto next = feed->next(std::chrono::milliseconds(500));
+            auto batch = co_await std::move(next);
+            if (batch.empty()) break;
+            for (auto& m : batch) got.push_back(m->seq);
+          }
+        },
+        boost::asio::detached);
     io.run();
     REQUIRE(got.size() == 20);
     for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == i + 2);
