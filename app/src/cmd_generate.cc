@@ -175,27 +175,23 @@ int run_generate(const GenerateOptions& opt) {
     if (!conv) return fail(opt.chat + ": " + conv.status().message());
     conversation = std::move(conv).value();
   }
-  auto dir_or = model_dir_or_default(opt.model);
-  if (!dir_or) return fail(dir_or.status().message());
-  const std::string dir = *dir_or;
-  auto tokenizer = inference::Tokenizer::load(dir + "/tokenizer.json");
-  if (!tokenizer) return fail(tokenizer.status().message());
-  auto model = inference::Model::load(dir, {*precision});
-  if (!model) return fail(model.status().message());
-  const inference::ModelConfig& config = (*model)->config();
+  auto loaded = load_model(opt.model, *precision);
+  if (!loaded) return fail(loaded.status().message());
+  const inference::Tokenizer& tokenizer = *loaded->tokenizer;
+  const inference::Model& model = *loaded->model;
+  const inference::ModelConfig& config = model.config();
 
   std::vector<inference::TokenId> prompt;
   std::unique_ptr<inference::ChatOutputParser> parser;
   if (conversation) {
     auto rendered = inference::render_v4_prompt(*conversation);
     if (!rendered) return fail(opt.chat + ": " + rendered.status().message());
-    auto ids =
-        tokenizer->encode(*rendered);  // the rendered prompt starts with the BOS token's text
+    auto ids = tokenizer.encode(*rendered);  // the rendered prompt starts with the BOS token's text
     if (!ids) return fail(ids.status().message());
     prompt = std::move(ids).value();
     parser = inference::make_v4_output_parser(conversation->thinking_mode);
   } else {
-    auto ids = tokenizer->encode(opt.prompt);
+    auto ids = tokenizer.encode(opt.prompt);
     if (!ids) return fail("--prompt: " + ids.status().message());
     prompt.push_back(static_cast<inference::TokenId>(config.bos_token_id));
     prompt.insert(prompt.end(), ids->begin(), ids->end());
@@ -220,9 +216,9 @@ int run_generate(const GenerateOptions& opt) {
     stream.cv.notify_one();
   };
 
-  inference::Engine engine(**model);
+  inference::Engine engine(model);
   const inference::RequestId id = engine.submit(std::move(request));
-  inference::StreamDecoder decoder(*tokenizer);
+  inference::StreamDecoder decoder(tokenizer);
   Printer printer(std::move(parser));
   bool cancelled = false;
   std::deque<inference::TokenId> batch;

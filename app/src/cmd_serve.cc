@@ -8,8 +8,8 @@
 #include <mnemo/server/agent_hub.h>
 #include <mnemo/server/jobs_api.h>
 #include <mnemo/server/openai_api.h>
-#include <mnemo/server/ws_sessions.h>
 #include <mnemo/server/server.h>
+#include <mnemo/server/ws_sessions.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -69,23 +69,21 @@ int run_serve(const ServeOptions& opt) {
   const bool has_keys = !keys->empty();
   if (Status s = server::check_listen_policy(opt.listen, has_keys); !s) {
     return fail(s.message() + " (store " + store_dir +
-                " has none; add one with `mnemo keys add --tenant NAME --store " + store_dir + "`)");
+                " has none; add one with `mnemo keys add --tenant NAME --store " + store_dir +
+                "`)");
   }
 
-  auto dir_or = model_dir_or_default(opt.model);
-  if (!dir_or) return fail(dir_or.status().message());
-  const std::string dir = *dir_or;
-  auto tokenizer = inference::Tokenizer::load(dir + "/tokenizer.json");
-  if (!tokenizer) return fail(tokenizer.status().message());
-  auto model = inference::Model::load(dir, {*precision});
-  if (!model) return fail(model.status().message());
+  auto loaded = load_model(opt.model, *precision);
+  if (!loaded) return fail(loaded.status().message());
+  const std::string dir = loaded->dir;
+  const inference::Model& model = *loaded->model;
 
   auto metrics = std::make_shared<server::Metrics>();
   metrics->set_store_bytes_source([store_dir] { return directory_bytes(store_dir); });
   server::OpenAiOptions api_options;
   api_options.model_id = model_id(dir);
   api_options.max_context = opt.max_context;
-  auto api = server::OpenAiApi::create(**model, std::move(tokenizer).value(), api_options, metrics);
+  auto api = server::OpenAiApi::create(model, std::move(*loaded->tokenizer), api_options, metrics);
   if (!api) return fail(api.status().message());
   auto router = std::make_shared<server::Router>();
   server::add_health_routes(*router, metrics);

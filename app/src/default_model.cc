@@ -102,4 +102,18 @@ Result<std::string> model_dir_or_default(const std::string& dir) {
   return ensure_default_model();
 }
 
+Result<LoadedModel> load_model(const std::string& dir, inference::Precision precision) {
+  auto resolved = model_dir_or_default(dir);
+  if (!resolved) return resolved.status();
+  LoadedModel out;
+  out.dir = *resolved;
+  auto tokenizer = inference::Tokenizer::load(out.dir + "/tokenizer.json");
+  if (!tokenizer) return tokenizer.status();
+  out.tokenizer = std::make_unique<inference::Tokenizer>(std::move(tokenizer).value());
+  auto model = inference::Model::load(out.dir, {precision});
+  if (!model) return model.status();
+  out.model = std::move(model).value();
+  return out;
+}
+
 }  // namespace mnemo::app

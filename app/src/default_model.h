@@ -6,6 +6,10 @@
 #include <string>
 
 #include <mnemo/base/status.h>
+#include <mnemo/inference/model.h>
+#include <mnemo/inference/tokenizer.h>
+
+#include <memory>
 
 namespace mnemo::app {
 
@@ -22,5 +26,13 @@ Result<std::string> ensure_default_model();
 
 // `dir` when given, else the default model's directory (created on first use).
 Result<std::string> model_dir_or_default(const std::string& dir);
+
+// A model directory (the default model when `dir` is empty) loaded with its tokenizer.
+struct LoadedModel {
+  std::string dir;
+  std::unique_ptr<inference::Tokenizer> tokenizer;
+  std::unique_ptr<inference::Model> model;
+};
+Result<LoadedModel> load_model(const std::string& dir, inference::Precision precision);
 
 }  // namespace mnemo::app
