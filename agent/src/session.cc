@@ -80,6 +80,12 @@ inference::Conversation Session::conversation(size_t message_count) const {
   return conv;
 }
 
+size_t Session::messages_through_last_turn() const {
+  size_t n = state_.messages.size();
+  while (n > 0 && state_.messages[n - 1].role != inference::ChatRole::kAssistant) --n;
+  return n;
+}
+
 asio::awaitable<Status> Session::begin(const std::string& input) {
   MNEMO_CO_RETURN_IF_ERROR(setup());
   if (!model_) {  // a remote model renders its own prompt: no tokens here
@@ -114,9 +120,7 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
     // The last run ended on tool results the model never answered: their rendering ends with the
     // assistant's generation prompt, where the format puts the user's text instead. Those tokens
     // were never fed to the model; the new input replaces them from the last assistant turn on.
-    size_t assistant = state_.messages.size();
-    while (assistant > 0 && state_.messages[assistant - 1].role != inference::ChatRole::kAssistant)
-      --assistant;
+    const size_t assistant = messages_through_last_turn();
     auto base = inference::render_v4_prompt(conversation(assistant));
     if (!base || assistant == state_.messages.size() ||
         text->compare(0, base->size(), *base) != 0 ||

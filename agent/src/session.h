@@ -71,6 +71,8 @@ class Session {
   Result<std::vector<inference::TokenId>> result_tokens(const std::string& tool_call_id,
                                                         const std::string& content) const;
   inference::Conversation conversation(size_t message_count) const;
+  // The number of messages up to and including the last assistant turn.
+  size_t messages_through_last_turn() const;
   std::shared_ptr<inference::LogitsProcessor> processor(int64_t budget, Status& refusal) const;
   // Live events from the chat parser's (message.delta, reasoning.delta, tool_call.args.delta).
   void live_from_chat(const inference::ChatEvent& e);

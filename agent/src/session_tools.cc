@@ -59,9 +59,7 @@ Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegis
 
 Result<std::vector<inference::TokenId>> Session::result_tokens(const std::string& tool_call_id,
                                                                const std::string& content) const {
-  size_t assistant = state_.messages.size();
-  while (assistant > 0 && state_.messages[assistant - 1].role != inference::ChatRole::kAssistant)
-    --assistant;
+  const size_t assistant = messages_through_last_turn();
   auto before = inference::render_v4_prompt(conversation(assistant));
   inference::Conversation after = conversation(state_.messages.size());
   inference::ChatMessage m;
