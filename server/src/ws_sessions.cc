@@ -24,6 +24,7 @@ namespace websocket = beast::websocket;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadPiece = 64 * 1024;
 
 std::string str_field(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -46,6 +47,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
  private:
   asio::awaitable<void> writer();
+  // One whole client message into `buffer`; false when the connection ends (an oversized message
+  // is answered with close 1009).
+  asio::awaitable<bool> read_message(beast::flat_buffer& buffer);
   asio::awaitable<void> handle(std::string text, bool binary);
   void error(std::string code, std::string message, const json::object* request = nullptr);
   void send(const json::object& message);
@@ -119,7 +123,10 @@ asio::awaitable<void> WsConnection::run() {
   timeout.idle_timeout = options_.idle_timeout;
   timeout.keep_alive_pings = true;
   ws_.set_option(timeout);
-  ws_.read_message_max(options_.max_message);
+  // The cap is enforced below, piece by piece, so that an oversized message gets a clean close
+  // (1009) after its rest is drained; Beast's own limit would fail the connection and reset it
+  // while the client still writes. This backstop never fires before our check.
+  ws_.read_message_max(options_.max_message + kReadPiece + 1);
   auto accept = ws_.async_accept(request_, kTuple);
   auto [aec] = co_await std::move(accept);
   if (aec) co_return;
@@ -129,9 +136,9 @@ asio::awaitable<void> WsConnection::run() {
   beast::flat_buffer buffer;
   for (;;) {
     buffer.clear();
-    auto read = ws_.async_read(buffer, kTuple);
-    auto [ec, n] = co_await std::move(read);
-    if (ec) break;  // closed, timed out, too big (1009) or invalid UTF-8 in a text frame (1007)
+    auto read = read_message(buffer);
+    const bool ok = co_await std::move(read);
+    if (!ok) break;  // closed, timed out, too big (1009) or invalid UTF-8 in a text frame (1007)
     auto handled = handle(beast::buffers_to_string(buffer.data()), ws_.got_binary());
     co_await std::move(handled);
     if (closing_) break;
@@ -139,6 +146,26 @@ asio::awaitable<void> WsConnection::run() {
   unwatch_all();
   feed_->close();
   --*connections_;
+}
+
+asio::awaitable<bool> WsConnection::read_message(beast::flat_buffer& buffer) {
+  for (;;) {
+    auto read = ws_.async_read_some(buffer, kReadPiece, kTuple);
+    auto [ec, n] = co_await std::move(read);
+    if (ec) co_return false;
+    if (buffer.size() > options_.max_message) {
+      // A clean close: Beast drains the rest of the client's frames until its close reply.
+      closing_ = true;
+      auto close = ws_.async_close(
+          websocket::close_reason(websocket::close_code::too_big,
+                                  "message over " + std::to_string(options_.max_message) +
+                                      " bytes"),
+          kTuple);
+      co_await std::move(close);
+      co_return false;
+    }
+    if (ws_.is_message_done()) co_return true;
+  }
 }
 
 asio::awaitable<void> WsConnection::writer() {
