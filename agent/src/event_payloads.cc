@@ -128,6 +128,15 @@ memory::NewEvent result_event(const ResultRecord& r) {
   return make("tool.result", o);
 }
 
+memory::NewEvent resumed_event(const ResumeRecord& r) {
+  json::object o{{"from", r.from_snapshot ? "snapshot" : "prefill"},
+                 {"position", r.position},
+                 {"tokens_prefilled", r.tokens_prefilled}};
+  if (r.from_snapshot) o["snapshot"] = r.snapshot;
+  if (!r.reason.empty()) o["reason"] = r.reason;
+  return make("session.resumed", o);
+}
+
 memory::NewEvent limit_event(std::string_view reason, std::string_view detail) {
   return make("limit", json::object{{"reason", reason}, {"detail", detail}});
 }

@@ -47,6 +47,15 @@ struct ResultRecord {
   bool has_tokens = false;
 };
 memory::NewEvent result_event(const ResultRecord& record);
+// How a resume rebuilt the sequence: from a KV snapshot, or by prefilling the transcript (why).
+struct ResumeRecord {
+  bool from_snapshot = false;
+  uint64_t snapshot = 0;      // the snapshot's number, when from one
+  int64_t position = 0;       // tokens the restored state holds (0 after a prefill fallback)
+  int64_t tokens_prefilled = 0;  // transcript tokens after that position, fed as prefill
+  std::string reason;         // why the snapshot could not be used, when prefilled
+};
+memory::NewEvent resumed_event(const ResumeRecord& record);
 memory::NewEvent limit_event(std::string_view reason, std::string_view detail);
 memory::NewEvent error_event(std::string_view message);
 memory::NewEvent finished_event(std::string_view reason, std::string_view answer, uint32_t steps,

@@ -294,6 +294,12 @@ Status apply_event(JobState& s, const memory::Event& e) {
       e.type == "tool.result") {
     return apply_call_event(s, e, r);
   }
+  if (e.type == "session.resumed") {
+    auto from = r.str("from");
+    if (!from) return from.status();
+    s.resumed_from = *from;
+    return Status::ok();
+  }
   if (e.type == "limit") {
     s.limit = r.str("reason", false).value_or("");
   } else if (e.type == "error") {

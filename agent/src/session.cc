@@ -138,28 +138,57 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   co_return co_await std::move(c);
 }
 
-void Session::restore_kv() {
-  if (!model_) return;  // the remote side owns its cache
+ResumeRecord Session::restore_kv() {
+  ResumeRecord r;
+  const auto transcript = static_cast<int64_t>(state_.transcript.size());
+  r.tokens_prefilled = transcript;
   auto restored = rt_.store.restore(*model_->model, state_.id);
   if (!restored) {
-    live("notice",
-         "no usable KV snapshot (" + restored.status().message() + "); prefilling the transcript");
-    return;
+    r.reason = "no usable KV snapshot (" + restored.status().message() + ")";
+    return r;
   }
   const auto& tokens = restored->tokens;
   if (tokens.size() > state_.transcript.size() ||
       !std::equal(tokens.begin(), tokens.end(), state_.transcript.begin())) {
-    live("notice", "the KV snapshot does not match the transcript; prefilling it");
-    return;
+    r.reason = "KV snapshot " + std::to_string(restored->info.number) + " (position " +
+               std::to_string(restored->info.position) + ") does not match the transcript";
+    return r;
   }
   sequence_ = std::move(restored->sequence);
   fed_ = tokens.size();
+  r.from_snapshot = true;
+  r.snapshot = restored->info.number;
+  r.position = static_cast<int64_t>(fed_);
+  r.tokens_prefilled = transcript - r.position;
+  return r;
+}
+
+Result<std::vector<TokenId>> Session::fed_tokens(std::span<const TokenId> uncommitted) const {
+  const size_t have = state_.transcript.size();
+  if (fed_ > have + uncommitted.size()) {
+    return Status::internal("the sequence holds " + std::to_string(fed_) +
+                            " tokens, more than the transcript's " + std::to_string(have) +
+                            " and the turn's " + std::to_string(uncommitted.size()));
+  }
+  std::vector<TokenId> out(state_.transcript.begin(),
+                           state_.transcript.begin() + static_cast<std::ptrdiff_t>(std::min(fed_, have)));
+  if (fed_ > have) {
+    out.insert(out.end(), uncommitted.begin(),
+               uncommitted.begin() + static_cast<std::ptrdiff_t>(fed_ - have));
+  }
+  return out;
 }
 
 asio::awaitable<Status> Session::run(bool restore) {
   if (restore) {
     MNEMO_CO_RETURN_IF_ERROR(setup());
-    if (!state_.finished) restore_kv();
+    // The remote side owns its cache; a job that never ran a turn has nothing to restore.
+    if (!state_.finished && model_ && state_.steps > 0) {
+      ResumeRecord how = restore_kv();
+      if (!how.from_snapshot) live("notice", how.reason + "; prefilling the transcript");
+      auto c = commit({resumed_event(how)}, false);
+      MNEMO_CO_RETURN_IF_ERROR(co_await std::move(c));
+    }
   }
   asio::steady_timer deadline(co_await asio::this_coro::executor, deadline_);
   deadline.async_wait([this](boost::system::error_code ec) {
@@ -426,7 +455,7 @@ asio::awaitable<Status> Session::commit_turn(TurnOutput& out, int64_t budget) {
       events.push_back(finished_event("limit", record.message.content, step, generated, which));
     }
   }
-  auto c = commit(std::move(events), snapshot);
+  auto c = commit(std::move(events), snapshot, false, out.generated);
   Status s = co_await std::move(c);
   if (!calls || !s) {
     step_stats_.total_ms = ms_since(step_start_);
@@ -460,7 +489,8 @@ asio::awaitable<Status> Session::drain() {
 }
 
 asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bool snapshot,
-                                        bool background) {
+                                        bool background,
+                                        std::span<const TokenId> uncommitted_tokens) {
   {
     auto d = drain();
     MNEMO_CO_RETURN_IF_ERROR(co_await std::move(d));
@@ -468,10 +498,16 @@ asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bo
   memory::SnapshotSource source;
   const bool with_snapshot = snapshot && model_ && sequence_ &&
                              fed_ == static_cast<size_t>(sequence_->position()) && fed_ > 0;
+  // The snapshot's token ids are owned by this commit (never a view of the transcript, which
+  // lacks a committing turn's tokens until its message is applied).
+  std::vector<TokenId> snapshot_tokens;
   if (with_snapshot) {
+    auto fed = fed_tokens(uncommitted_tokens);
+    if (!fed) co_return fed.status();
+    snapshot_tokens = std::move(fed).value();
     source.model = model_->model.get();
     source.sequence = &*sequence_;
-    source.tokens = std::span<const TokenId>(state_.transcript.data(), fed_);
+    source.tokens = snapshot_tokens;
   }
   memory::Store& store = rt_.store;
   const std::string id = state_.id;
@@ -486,8 +522,7 @@ asio::awaitable<Status> Session::commit(std::vector<memory::NewEvent> events, bo
     if (!exported)
       co_return Status::internal("exporting the KV state: " + exported.status().message());
     p->exported = std::move(exported).value();
-    p->tokens.assign(state_.transcript.begin(),
-                     state_.transcript.begin() + static_cast<std::ptrdiff_t>(fed_));
+    p->tokens = std::move(snapshot_tokens);
     source.sequence = nullptr;
     source.exported = &*p->exported;
     source.tokens = p->tokens;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "embedded_model.h"
+#include "event_payloads.h"
 #include "model_turn.h"
 #include "runtime_impl.h"
 
@@ -48,7 +49,12 @@ class Session {
 
   Status setup();
   Status setup_remote();
-  void restore_kv();
+  // Rebuilds the sequence from the job's newest KV snapshot when it matches the transcript.
+  ResumeRecord restore_kv();
+  // The token ids the sequence holds: the transcript's, then (for a turn being committed, whose
+  // message is not applied yet) the turn's own.
+  Result<std::vector<inference::TokenId>> fed_tokens(
+      std::span<const inference::TokenId> uncommitted) const;
   boost::asio::awaitable<Status> turn();
   boost::asio::awaitable<Status> remote_turn();
   // Commits a finished model turn: message, and the first call's intent or the run's end.
@@ -63,8 +69,11 @@ class Session {
   // `background`: the snapshot is exported now and written while the session goes on (its events
   // are applied at once, observers hear of them once they are durable); the next commit waits for
   // it, so the log's order is the session's.
+  // `uncommitted_tokens`: the tokens `events` add to the transcript beyond what it holds (a turn's
+  // generated tokens), for the snapshot's token ids.
   boost::asio::awaitable<Status> commit(std::vector<memory::NewEvent> events, bool snapshot,
-                                        bool background = false);
+                                        bool background = false,
+                                        std::span<const inference::TokenId> uncommitted_tokens = {});
   // Waits for a background commit, if one is in flight.
   boost::asio::awaitable<Status> drain();
   void notify(const memory::Event& e);

@@ -236,7 +236,7 @@ int run_ws_bench(const WsBenchOptions& opt) {
           auto c = connect(port, shared);
           auto ws = co_await std::move(c);
           if (!ws) continue;
-          auto e = exchange(*ws, resume, "session.resumed", shared, false);
+          auto e = exchange(*ws, resume, "session.attached", shared, false);
           if (co_await std::move(e)) ++shared.resumed;
           idle_conns.push_back(std::move(ws));
         }

@@ -82,6 +82,16 @@ class Progress {
       say("waiting for approval: " + str_field(v, "name") + " " +
           one_line(str_field(v, "arguments"), 100) + "\n        mnemo jobs approve " + job_ + " " +
           str_field(v, "call_id") + "   (or: mnemo jobs deny ...)");
+    } else if (e.type == "session.resumed") {
+      const int64_t prefilled = o.at("tokens_prefilled").to_number<int64_t>();
+      if (str_field(v, "from") == "snapshot") {
+        say("resumed from KV snapshot " + std::to_string(o.at("snapshot").to_number<int64_t>()) +
+            " at position " + std::to_string(o.at("position").to_number<int64_t>()) + " (" +
+            std::to_string(prefilled) + " tokens to prefill)");
+      } else {
+        say("resumed by prefilling the transcript (" + std::to_string(prefilled) +
+            " tokens): " + str_field(v, "reason"));
+      }
     } else if (e.type == "limit") {
       std::string detail = str_field(v, "detail");
       say("limit: " + str_field(v, "reason") + (detail.empty() ? "" : " (" + detail + ")"));

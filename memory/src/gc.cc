@@ -21,6 +21,21 @@ struct Root {
   bool dropped = false;
 };
 
+// "session ID snapshot N" for a session's snapshot, "shared prefix HEX" for a prefix tail.
+std::string root_name(const Store::Impl& s, const Root& root) {
+  if (root.cf == s.snapshots && root.key.size() > 9) {
+    return "session " + root.key.substr(1, root.key.size() - 10) + " snapshot " +
+           std::to_string(number_of(root.key));
+  }
+  static const char* kDigits = "0123456789abcdef";
+  std::string hex;
+  for (size_t i = 1; i < std::min<size_t>(root.key.size(), 7); ++i) {
+    hex += kDigits[static_cast<uint8_t>(root.key[i]) >> 4];
+    hex += kDigits[static_cast<uint8_t>(root.key[i]) & 15];
+  }
+  return "shared prefix " + hex;
+}
+
 Status collect_roots(const Store::Impl& s, rocksdb::ColumnFamilyHandle* cf,
                      std::vector<Root>& roots, std::vector<std::string>* problems) {
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), cf));
@@ -29,7 +44,10 @@ Status collect_roots(const Store::Impl& s, rocksdb::ColumnFamilyHandle* cf,
     auto r = decode_snapshot(value);
     if (!r) {
       // Unreadable records are left for `verify` to report; GC never guesses what they referenced.
-      if (problems) problems->push_back(r.status().message());
+      if (problems) {
+        Root unreadable{cf, it->key().ToString()};
+        problems->push_back(root_name(s, unreadable) + ": " + r.status().message());
+      }
       continue;
     }
     roots.push_back({cf, it->key().ToString(), r->created_unix_ms,
@@ -183,15 +201,15 @@ Result<VerifyReport> Store::verify() const {
     if (!r) continue;
     auto salt = impl_->salt(r->tenant, nullptr);
     if (!salt) {
-      rep.problems.push_back("record of tenant " + r->tenant + ": " + salt.status().message());
+      rep.problems.push_back(root_name(*impl_, root) + " (tenant " + r->tenant +
+                             "): " + salt.status().message());
       continue;
     }
     std::string parent;
     for (size_t i = 0; i < r->chunk_keys.size(); ++i) {
       std::string key = hash_key(r->chunk_keys[i]);
       auto it = chunks.find(key);
-      std::string where = std::string(root.cf == impl_->snapshots ? "snapshot" : "prefix") +
-                          " record, chunk " + std::to_string(i);
+      std::string where = root_name(*impl_, root) + ", chunk " + std::to_string(i);
       if (it == chunks.end()) {
         rep.problems.push_back(where + ": missing or unreadable");
       } else if (!chain_ok.contains(key + parent) &&

@@ -7,8 +7,8 @@
 namespace mnemo::memory {
 
 bool is_durable_event_type(std::string_view type) {
-  static constexpr std::array<std::string_view, 11> kTypes = {
-      "session.created", "input.message",  "message",
+  static constexpr std::array<std::string_view, 12> kTypes = {
+      "session.created", "session.resumed", "input.message",  "message",
       "tool.intent",     "tool.result",    "tool.approval_required",
       "tool.approval",   "step.committed", "limit",
       "error",           "run.finished"};

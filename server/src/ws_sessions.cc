@@ -313,8 +313,8 @@ asio::awaitable<void> WsConnection::resume(const json::object& m) {
     co_return;
   }
   const bool running = hub_->running(id);
-  // session.resumed goes out before the events after after_seq (control messages come first).
-  send(json::object{{"type", "session.resumed"},
+  // session.attached goes out before the events after after_seq (control messages come first).
+  send(json::object{{"type", "session.attached"},
                     {"session_id", id},
                     {"after_seq", after},
                     {"last_seq", state->last_seq},

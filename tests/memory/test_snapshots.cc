@@ -144,6 +144,43 @@ TEST_CASE("a chunk whose bytes fail their hash is an error, never wrong output",
   CHECK_FALSE(report->ok());
 }
 
+TEST_CASE("verify names the session whose snapshot chain is broken", "[memory][snapshot]") {
+  const auto& m = test::tiny_model();
+  test::TempDir dir;
+  auto tokens = test::long_tokens(300);
+  {
+    auto store = Store::open(dir.path(), small_chunks());
+    REQUIRE(store);
+    REQUIRE((*store)->create_session("broken-one", "acme"));
+    inference::Sequence live = m.new_sequence();
+    test::run(m, live, tokens);
+    commit(**store, "broken-one", live, tokens);
+    auto report = (*store)->verify();
+    REQUIRE(report);
+    CHECK(report->ok());
+  }
+  // Two well-formed chunks under each other's keys: each passes its own hash, the chain does not.
+  test::edit_family(dir.path(), "kv_chunks", [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf) {
+    std::vector<std::pair<std::string, std::string>> kv;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      kv.emplace_back(it->key().ToString(), it->value().ToString());
+    REQUIRE(kv.size() == 2);
+    REQUIRE(db.Put(rocksdb::WriteOptions(), cf, kv[0].first, kv[1].second).ok());
+    REQUIRE(db.Put(rocksdb::WriteOptions(), cf, kv[1].first, kv[0].second).ok());
+  });
+  auto store = Store::open(dir.path(), small_chunks());
+  REQUIRE(store);
+  auto report = (*store)->verify();
+  REQUIRE(report);
+  REQUIRE_FALSE(report->ok());
+  for (const std::string& p : report->problems) {
+    INFO(p);
+    CHECK(p.find("session broken-one snapshot 1, chunk") != std::string::npos);
+  }
+  CHECK_FALSE((*store)->restore(m, "broken-one"));
+}
+
 TEST_CASE("a missing chunk or another model's snapshot is refused", "[memory][snapshot]") {
   const auto& m = test::tiny_model();
   const auto& serving = test::tiny_model(inference::Precision::kServing);

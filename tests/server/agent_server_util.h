@@ -188,7 +188,7 @@ class WsClient {
       auto m = recv(std::chrono::seconds(10));
       if (!m) break;
       out.push_back(*m);
-      if (m->at("type") != "session.resumed" && m->as_object().contains("seq"))
+      if (m->at("type") != "session.attached" && m->as_object().contains("seq"))
         seen = std::max(seen, m->at("seq").to_number<uint64_t>());
     }
     return out;

@@ -111,7 +111,7 @@ TEST_CASE("ws: a client that drops mid-run and resumes with after_seq misses not
       json::object{{"type", "session.resume"}, {"session_id", "ws-drop"}, {"after_seq", after}});
   auto resumed = again.recv();
   REQUIRE(resumed);
-  CHECK(type_of(*resumed) == "session.resumed");
+  CHECK(type_of(*resumed) == "session.attached");
   CHECK(resumed->at("after_seq") == after);
   auto rest = again.until_finished(server.store(), "ws-drop");
   REQUIRE(!rest.empty());

@@ -71,6 +71,7 @@ struct JobState {
   std::string limit;          // steps, tokens, time, context (when a limit stopped it)
   std::string error;          // the last error event's message
   std::string answer;         // the last assistant turn's content
+  std::string resumed_from;   // the last session.resumed's `from`: snapshot or prefill
 
   JobStatus status() const;
   // The calls of the last turn that still need a result.

@@ -58,7 +58,7 @@ class Feed : public std::enable_shared_from_this<Feed> {
   void unwatch(const std::string& session);
   std::vector<std::string> watched() const;
   bool watching(const std::string& session) const;
-  // A message of the connection itself (pong, errors, session.resumed): sent before events.
+  // A message of the connection itself (pong, errors, session.attached): sent before events.
   // False when too many wait (the client does not read).
   bool push_control(std::string text);
   // Any thread.
