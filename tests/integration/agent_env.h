@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,43 @@ inline std::string normalized_messages(const boost::json::value& job) {
     if (auto* id = o.if_contains("tool_call_id")) rename(*id);
   }
   return boost::json::serialize(messages);
+}
+
+// How each resume of a job went, from its log: `from` of every session.resumed, and whether a
+// snapshot had been committed before it.
+struct ResumeSeen {
+  std::string from;
+  bool snapshot_before = false;
+  std::string reason;
+};
+inline std::vector<ResumeSeen> resumes(const AgentEnv& env, const std::string& id) {
+  CliResult r = env.cli("jobs logs " + id + " --json");
+  REQUIRE(r.status == 0);
+  std::vector<ResumeSeen> out;
+  bool snapshot = false;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    boost::json::value e = boost::json::parse(line);
+    if (e.at("type") == "step.committed") snapshot = true;
+    if (e.at("type") != "session.resumed") continue;
+    const auto& p = e.at("payload").as_object();
+    ResumeSeen s{std::string(p.at("from").as_string()), snapshot};
+    if (const auto* why = p.if_contains("reason")) s.reason = std::string(why->as_string());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Every resume after the job's first snapshot restored one: nothing was re-prefilled.
+inline void check_resumed_from_snapshots(const AgentEnv& env, const std::string& id,
+                                         size_t at_least) {
+  size_t from_snapshot = 0;
+  for (const ResumeSeen& r : resumes(env, id)) {
+    INFO(id << ": resumed from " << r.from << " " << r.reason);
+    if (r.snapshot_before) CHECK(r.from == "snapshot");
+    from_snapshot += r.from == "snapshot";
+  }
+  CHECK(from_snapshot >= at_least);
 }
 
 inline size_t count_role(const boost::json::value& job, std::string_view role) {

@@ -85,6 +85,8 @@ TEST_CASE("resume-demo killed at 20 random points ends with the same messages as
   CHECK(count_role(got, "tool") >= 20);
   CHECK(normalized_messages(got) == normalized_messages(expected));
   CHECK(got.at("generated_tokens") == expected.at("generated_tokens"));
+  // Restored, not re-prefilled (prefill is bit-exact too, so the messages alone cannot tell).
+  mnemo::test::check_resumed_from_snapshots(env, "killed", 15);
 
   // The store is consistent after all that.
   auto verify = env.cli("store verify");
@@ -143,4 +145,5 @@ sampling:
   for (const std::string& id : ran) CHECK(lines.count(id) == 1);
   for (const std::string& id : unknown) CHECK(lines.count(id) <= 1);
   for (const std::string& l : lines) CHECK((ran.count(l) + unknown.count(l)) == 1);
+  mnemo::test::check_resumed_from_snapshots(env, "appender", 6);
 }

@@ -95,6 +95,7 @@ TEST_CASE("a forced-tool job runs end to end and jobs show --json gives the conv
   REQUIRE(more.status == 0);
   json::value cont = json::parse(more.out);
   CHECK(cont.at("steps").to_number<int>() == 6);
+  mnemo::test::check_resumed_from_snapshots(env, "greet-1", 1);
   CHECK(cont.at("limit") == "steps");
   bool seen = false;
   for (const auto& msg : cont.at("messages").as_array()) {
@@ -325,7 +326,9 @@ sampling:
   CHECK(child.finish() == 130);
   CHECK(child.stderr_text().find("mnemo resume pause") != std::string::npos);
   CHECK(env.show("pause").at("status") == "interrupted");
-  auto resumed = env.cli("resume pause -q");
+  auto resumed = env.cli("resume pause");
   CHECK(resumed.status == 0);
+  CHECK(resumed.err.find("resumed from KV snapshot") != std::string::npos);
+  mnemo::test::check_resumed_from_snapshots(env, "pause", 1);
   CHECK(normalized_messages(env.show("pause")) == normalized_messages(env.show("pause-ref")));
 }
