@@ -85,7 +85,7 @@ TEST_CASE("validate names the first tensor that does not fit the config", "[mode
 }
 
 TEST_CASE(
-    "golden-tiny has 9.79M parameters; active leaves out 12 of 16 experts and all but one "
+    "golden-tiny has 9.79M parameters, and active ones leave out 12 of 16 experts and all but one "
     "embedding row",
     "[model_tensors]") {
   ModelConfig c = config("golden_tiny_config.json");
