@@ -77,6 +77,22 @@ inline int count_processes(const std::string& token) {
   return count;
 }
 
+// Processes whose argv[0] is `program` and whose command line holds `token`: the sandboxed command
+// itself, not mnemo (whose own argv names the same program and token).
+inline int count_running(const std::string& program, const std::string& token) {
+  int count = 0;
+  DIR* d = opendir("/proc");
+  if (!d) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string cmdline = slurp(fs::path("/proc") / e->d_name / "cmdline");
+    const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
+    if (argv0 == program && cmdline.find(token) != std::string::npos) ++count;
+  }
+  closedir(d);
+  return count;
+}
+
 inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
   auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {

@@ -96,8 +96,11 @@ TEST_CASE("killing mnemo kills the sandbox") {
           probe_bin.c_str(), "sleep", token.c_str(), "30", static_cast<char*>(nullptr));
     _exit(127);
   }
-  REQUIRE(wait_until([&] { return count_processes(token) >= 1; }, std::chrono::seconds(5)));
+  // The sandboxed probe itself runs (not just mnemo, whose argv holds the same token).
+  REQUIRE(wait_until([&] { return count_running(probe_bin, token) == 1; },
+                     std::chrono::seconds(20)));
+  REQUIRE(waitpid(pid, nullptr, WNOHANG) == 0);  // mnemo still waits for it
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  CHECK(wait_until([&] { return count_processes(token) == 0; }, std::chrono::seconds(3)));
+  CHECK(wait_until([&] { return count_processes(token) == 0; }, std::chrono::seconds(10)));
 }
