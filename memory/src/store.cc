@@ -25,6 +25,46 @@ constexpr const char* kHolderFile = "holder";
 
 std::string db_path(const std::string& dir) { return dir + "/db"; }
 
+// The store's write-ahead log files, for messages about a damaged one.
+std::string wal_files(const std::string& dir) {
+  std::string out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(db_path(dir), ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (it->path().extension() == ".log")
+      out += (out.empty() ? "" : ", ") + ("db/" + it->path().filename().string());
+  }
+  return out.empty() ? "none found" : out;
+}
+
+// What an open that RocksDB refused as corrupt means for the user, and what to do.
+Status corrupt_store(const std::string& dir, const rocksdb::Status& s, bool writer) {
+  std::string m = "store " + dir + " is damaged: " + s.ToString();
+  if (s.ToString().find(".sst") == std::string::npos)
+    m += " (in its write-ahead log: " + wal_files(dir) + ")";
+  if (writer) {
+    m += ". It is not opened for writing, so that no committed step is dropped; copy the directory "
+         "aside and restore it from a backup (`mnemo store verify` lists what can still be read)";
+  }
+  return Status::corruption(m);
+}
+
+// Reads every block of the small column families with checksums on, so that a corrupt table file
+// is found when the store opens, not when a job's log is read mid-run. KV chunks are left out:
+// each one is verified by its SHA-256 on every read, and a bad one only costs a prefill.
+Status check_tables(Store::Impl& s) {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  for (rocksdb::ColumnFamilyHandle* cf : {s.meta, s.sessions, s.events, s.snapshots}) {
+    std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    }
+    if (!it->status().ok()) return corrupt_store(s.dir, it->status(), !s.read_only);
+  }
+  return Status::ok();
+}
+
 rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
   rocksdb::ColumnFamilyOptions o;
   // Chunks, tails and events compress well; meta and sessions are a few small records.
@@ -255,6 +295,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, StoreOptions 
   impl->options = options;
   impl->read_only = options.read_only;
   rocksdb::DBOptions db_options;
+  if (options.env) db_options.env = options.env.get();
+  // A record cut short at the end of the log (a write never acknowledged, then kill -9) is dropped;
+  // damage before the end refuses the open instead of silently dropping every later record (the
+  // default point-in-time recovery does that).
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::Status s;
   if (!options.read_only) {
     std::error_code ec;
@@ -270,8 +315,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, StoreOptions 
   } else {
     if (!fs::exists(db_path(dir) + "/CURRENT")) return Status::not_found("no store at " + dir);
     static std::atomic<int> counter{0};
-    impl->secondary_dir =
-        dir + "/secondary/" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    // The secondary's own files go outside the store, which may be on a read-only mount.
+    impl->secondary_dir = (fs::temp_directory_path() /
+                           ("mnemo-secondary-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(counter++)))
+                              .string();
     std::error_code ec;
     fs::create_directories(impl->secondary_dir, ec);
     if (ec) return Status::io_error("cannot create " + impl->secondary_dir + ": " + ec.message());
@@ -279,6 +327,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, StoreOptions 
     s = rocksdb::DB::OpenAsSecondary(db_options, db_path(dir), impl->secondary_dir, descriptors(),
                                      &impl->handles, &impl->db);
   }
+  if (s.IsCorruption()) return corrupt_store(dir, s, !options.read_only);
   MNEMO_RETURN_IF_ERROR(from_rocksdb(s, "opening store " + dir));
   impl->meta = impl->handles[1];
   impl->sessions = impl->handles[2];
@@ -287,7 +336,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, StoreOptions 
   impl->snapshots = impl->handles[5];
   impl->prefixes = impl->handles[6];
   MNEMO_RETURN_IF_ERROR(check_schema(*impl));
-  if (!options.read_only) MNEMO_RETURN_IF_ERROR(write_holder(dir));
+  if (!options.read_only) {
+    MNEMO_RETURN_IF_ERROR(check_tables(*impl));
+    MNEMO_RETURN_IF_ERROR(write_holder(dir));
+  }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 

@@ -17,6 +17,10 @@
 #include <mnemo/memory/events.h>
 #include <mnemo/memory/snapshot.h>
 
+namespace rocksdb {
+class Env;
+}
+
 namespace mnemo::memory {
 
 // The schema this build writes and reads; a store written by a newer one is refused.
@@ -34,6 +38,9 @@ struct StoreOptions {
   // Snapshots kept per session; older ones are deleted in the commit that supersedes them.
   int keep_snapshots = 2;
   CompactParams compact;
+  // The RocksDB environment (file system) to use; null: the default. Tests inject faults through
+  // it, as RocksDB's own fault-injection file system does.
+  std::shared_ptr<rocksdb::Env> env;
 };
 
 struct SessionInfo {
