@@ -13,9 +13,6 @@ trap 'rm -rf "$WORK"' EXIT
 STORE="$WORK/store"
 mkdir -p "$WORK/ws"
 printf 'first note\n' > "$WORK/ws/notes.txt"
-# As root, sandboxed commands run as uid 61000 (docs/sandbox.md): let it write the workspace.
-chmod 755 "$WORK"
-[ "$(id -u)" = 0 ] && chown 61000:61000 "$WORK/ws"
 
 step "mnemo model info  (the default model; created once under \${MNEMO_HOME:-~/.local/share/mnemo})"
 "$MNEMO" model info

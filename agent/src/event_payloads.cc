@@ -118,6 +118,7 @@ memory::NewEvent result_event(const ResultRecord& r) {
   o["call_id"] = r.call->id;
   o["name"] = r.call->name;
   o["ok"] = r.result.ok;
+  if (r.result.exit_status) o["exit_status"] = *r.result.exit_status;
   o["content"] = r.result.content;
   o["truncated"] = r.result.truncated;
   if (r.result.truncated) o["full_output"] = r.result.full_output;

@@ -121,8 +121,6 @@ int run_bench(const SandboxBenchOptions& opt) {
       fs::remove_all(dir, ec);
     }
   } cleanup{tmpl};
-  if (Status st = sandbox::adopt_workspace(tmpl, sandbox::kDefaultSandboxUid); !st)
-    return fail(st.message());
   // bwrap keeps the caller's uid without capabilities, so it must be able to enter the workspace
   // too.
   chmod(tmpl.c_str(), 0755);

@@ -117,11 +117,6 @@ int run_exec(const ExecOptions& opt) {
   } else {
     policy->workspace = opt.workspace;
   }
-  // As root the sandbox runs as a dedicated uid, which must own the workspace to write to it.
-  if (policy->mode == sandbox::SandboxMode::kIsolated) {
-    if (Status st = sandbox::adopt_workspace(policy->workspace, policy->sandbox_uid); !st)
-      return fail(st.message());
-  }
   sandbox::ExecRequest req;
   req.argv = opt.command;
   req.policy = *policy;

@@ -73,6 +73,8 @@ class Progress {
       }
     } else if (e.type == "tool.result") {
       std::string status = o.at("ok").as_bool() ? "ok" : "error";
+      if (const json::value* exit = o.if_contains("exit_status"); exit && exit->to_number<int>() != 0)
+        status = "exit " + std::to_string(exit->to_number<int>());
       if (o.contains("outcome_unknown")) status = "outcome unknown";
       if (o.contains("denied")) status = "denied";
       char ms[32];

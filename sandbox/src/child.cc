@@ -34,6 +34,8 @@ struct MountAttr {
   uint64_t userns_fd;
 };
 
+constexpr unsigned kMoveMountFEmptyPath = 0x00000004;  // MOVE_MOUNT_F_EMPTY_PATH
+
 [[noreturn]] void fail(const ChildPlan& plan, const char* stage, const char* detail = nullptr) {
   SetupError e{};
   int err = errno;
@@ -85,8 +87,12 @@ void run_mount_op(const ChildPlan& plan, const MountOp& op) {
     }
     case MountOp::Kind::kBindReadOnly:
     case MountOp::Kind::kBindReadWrite:
-      if (mount(op.src.c_str(), dst, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      if (op.tree_fd >= 0) {
+        if (syscall(SYS_move_mount, op.tree_fd, "", AT_FDCWD, dst, kMoveMountFEmptyPath) != 0)
+          fail(plan, "attaching", dst);
+      } else if (mount(op.src.c_str(), dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
         fail(plan, "binding", dst);
+      }
       if (!restrict_bind(dst, op.kind == MountOp::Kind::kBindReadOnly))
         fail(plan, "restricting", dst);
       return;

@@ -32,6 +32,7 @@ struct MountOp {
   std::string src;   // bind source (below /oldroot) or symlink target
   std::string dst;   // below /newroot
   std::string data;  // tmpfs options
+  int tree_fd = -1;  // binds: a detached mount tree the parent opened, attached with move_mount
 };
 
 // What the child reports on the error pipe when a setup step fails.

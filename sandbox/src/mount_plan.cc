@@ -1,5 +1,7 @@
 #include "mount_plan.h"
 
+#include "idmap.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -48,7 +50,8 @@ class Planner {
     ops_.push_back(MountOp{kind, std::move(src), kNewRoot + dst, std::move(data)});
   }
   // Binds host `src` at `dst`, making the mount point a directory or a file to match.
-  void bind(const std::string& src, const std::string& dst, MountOp::Kind kind) {
+  // tree_fd >= 0: the source is that detached tree (opened from `src`) instead of a path.
+  void bind(const std::string& src, const std::string& dst, MountOp::Kind kind, int tree_fd = -1) {
     struct stat st {};
     bool dir = stat(src.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     if (dir) {
@@ -58,7 +61,15 @@ class Planner {
       add(MountOp::Kind::kTouch, "", dst);
     }
     add(kind, kOldRoot + src, dst);
+    ops_.back().tree_fd = tree_fd;
     visible_.push_back(dst);
+  }
+  // Closes the trees opened so far (a plan that failed halfway).
+  void close_trees() {
+    for (MountOp& op : ops_) {
+      if (op.tree_fd >= 0) ::close(op.tree_fd);
+      op.tree_fd = -1;
+    }
   }
   bool visible(const std::string& path) const {
     return std::any_of(visible_.begin(), visible_.end(),
@@ -75,8 +86,23 @@ class Planner {
 
 }  // namespace
 
-Result<std::vector<MountOp>> build_mount_plan(const Policy& policy, const std::string& workspace) {
+Result<std::vector<MountOp>> build_mount_plan(const Policy& policy, const std::string& workspace,
+                                              uid_t sandbox_uid) {
   Planner plan;
+  Status failed = Status::ok();
+  // As root the child runs as the sandbox uid and could not even traverse a 0700 parent
+  // directory: the parent opens those trees itself.
+  const bool as_root = geteuid() == 0;
+  auto tree = [&](const std::string& path, bool map_owner, bool read_only) -> int {
+    if (!as_root || !failed) return -1;
+    auto fd = open_tree_for_sandbox(path, map_owner, sandbox_uid, static_cast<gid_t>(sandbox_uid),
+                                    read_only);
+    if (!fd) {
+      failed = fd.status();
+      return -1;
+    }
+    return *fd;
+  };
   for (const char* dir : kSystemDirs) {
     struct stat st {};
     if (lstat(dir, &st) != 0) continue;
@@ -117,13 +143,22 @@ Result<std::vector<MountOp>> build_mount_plan(const Policy& policy, const std::s
     }
     // Already visible through a system bind (e.g. under /usr): nothing to add.
     if (plan.visible(real)) continue;
-    plan.bind(real, real, MountOp::Kind::kBindReadOnly);
+    plan.bind(real, real, MountOp::Kind::kBindReadOnly, tree(real, false, true));
   }
-  plan.bind(workspace, "/workspace", MountOp::Kind::kBindReadWrite);
+  plan.bind(workspace, "/workspace", MountOp::Kind::kBindReadWrite, tree(workspace, true, false));
+  if (!failed) {
+    plan.close_trees();
+    return failed;
+  }
   plan.mkdir_p("/tmp");
   std::string tmp_size = std::to_string(policy.limits.memory_bytes);
   plan.add(MountOp::Kind::kTmpfs, "", "/tmp", "mode=1777,size=" + tmp_size);
-  for (const std::string& real : under_tmp) plan.bind(real, real, MountOp::Kind::kBindReadOnly);
+  for (const std::string& real : under_tmp)
+    plan.bind(real, real, MountOp::Kind::kBindReadOnly, tree(real, false, true));
+  if (!failed) {
+    plan.close_trees();
+    return failed;
+  }
   plan.mkdir_p("/proc");
   plan.add(MountOp::Kind::kProc, "", "/proc");
   plan.mkdir_p("/dev");

@@ -152,9 +152,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
       return Status::invalid_argument("sandbox: workspace '" + p.workspace +
                                       "' is not a directory");
     }
-    if (workspace_ == "/")
-      return Status::invalid_argument("sandbox: the workspace cannot be the host root");
-    return Status::ok();
+    return check_workspace_path(workspace_);
   }
 
   Status build_plan(ChildPlan& plan) {
@@ -163,9 +161,12 @@ class Execution : public std::enable_shared_from_this<Execution> {
     plan.mode = p.mode;
     const bool isolated = p.mode == SandboxMode::kIsolated;
     if (isolated) {
-      auto mounts = internal::build_mount_plan(p, workspace_);
+      auto mounts = internal::build_mount_plan(p, workspace_, effective_sandbox_uid(p.sandbox_uid));
       if (!mounts) return mounts.status();
       plan.mounts = std::move(*mounts);
+      for (const internal::MountOp& op : plan.mounts) {
+        if (op.tree_fd >= 0) trees_.emplace_back(op.tree_fd);
+      }
     }
     plan.workdir = isolated ? "/workspace" : workspace_;
     plan.drop_groups = isolated && geteuid() == 0;
@@ -235,6 +236,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
     // Raw clone: fork-like (no new stack) and able to return a pidfd.
     long pid = syscall(SYS_clone, flags, nullptr, &pidfd, nullptr, nullptr);
     if (pid == 0) internal::child_main(plan);
+    trees_.clear();  // the child has its own copies
     if (pid < 0) {
       int e = errno;
       if (isolated && (e == EPERM || e == EINVAL || e == ENOSPC || e == EUSERS)) {
@@ -404,6 +406,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   asio::posix::stream_descriptor pidfd_, out_, err_;
   asio::steady_timer timer_, drain_timer_;
   Fd sync_write_, error_read_, status_read_;
+  std::vector<Fd> trees_;  // detached mount trees for the child (closed once it has them)
   std::array<char, kReadChunk> out_buf_{}, err_buf_{};
   Clock::time_point start_time_;
   std::optional<siginfo_t> init_info_;

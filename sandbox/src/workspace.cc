@@ -1,48 +1,58 @@
 #include <mnemo/sandbox/workspace.h>
 
-#include <errno.h>
-#include <ftw.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <array>
+#include <string_view>
 
 namespace mnemo::sandbox {
 namespace {
 
-thread_local uid_t g_owner = 0;
-thread_local int g_error = 0;
+// Neither these nor anything inside them.
+constexpr std::array<std::string_view, 12> kSystemTrees = {
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
+    "/sys", "/usr"};
+// These themselves (their insides may hold workspaces: /home/ada/project, /tmp/job).
+constexpr std::array<std::string_view, 11> kTopLevel = {
+    "/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp", "/var", "/var/tmp"};
 
-int adopt_one(const char* path, const struct stat* st, int, FTW*) {
-  if (st->st_uid == g_owner && st->st_gid == static_cast<gid_t>(g_owner)) return 0;
-  if (lchown(path, g_owner, static_cast<gid_t>(g_owner)) != 0) {
-    g_error = errno;
-    return 1;
-  }
-  return 0;
+bool is_under(std::string_view path, std::string_view dir) {
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
+}
+
+std::string resolved(const char* path) {
+  if (!path || !*path) return {};
+  char buf[PATH_MAX];
+  return realpath(path, buf) ? std::string(buf) : std::string();
 }
 
 }  // namespace
 
 uid_t effective_sandbox_uid(uid_t sandbox_uid) { return geteuid() == 0 ? sandbox_uid : geteuid(); }
 
-Status adopt_workspace(const std::string& dir, uid_t sandbox_uid) {
-  if (geteuid() != 0) return Status::ok();
-  char real[PATH_MAX];
-  if (!realpath(dir.c_str(), real)) {
-    return Status::not_found("sandbox: workspace '" + dir + "': " + std::strerror(errno));
+Status check_workspace_path(const std::string& real) {
+  for (std::string_view dir : kSystemTrees) {
+    if (is_under(real, dir)) {
+      return Status::invalid_argument("sandbox: the workspace '" + real +
+                                      "' is a system directory; give a project directory");
+    }
   }
-  if (std::strcmp(real, "/") == 0)
-    return Status::invalid_argument("sandbox: the workspace cannot be /");
-  if (sandbox_uid == 0) return Status::invalid_argument("sandbox: the sandbox uid cannot be root");
-  g_owner = sandbox_uid;
-  g_error = 0;
-  // FTW_PHYS: symlinks are changed, never followed; FTW_MOUNT: other file systems are left alone.
-  if (nftw(real, adopt_one, 64, FTW_PHYS | FTW_MOUNT) != 0) {
-    return Status::io_error("sandbox: handing workspace '" + dir + "' to uid " +
-                            std::to_string(sandbox_uid) + ": " +
-                            std::strerror(g_error ? g_error : errno));
+  for (std::string_view dir : kTopLevel) {
+    if (real == dir) {
+      return Status::invalid_argument("sandbox: the workspace cannot be " + real +
+                                      " itself; give a directory inside it");
+    }
+  }
+  const passwd* pw = getpwuid(geteuid());
+  for (const std::string& home : {resolved(getenv("HOME")), resolved(pw ? pw->pw_dir : nullptr)}) {
+    if (!home.empty() && real == home) {
+      return Status::invalid_argument("sandbox: the workspace cannot be the home directory " +
+                                      home + " itself; give a directory inside it");
+    }
   }
   return Status::ok();
 }

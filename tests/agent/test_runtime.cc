@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "support/temp_model.h"
 
@@ -23,8 +24,8 @@ TEST_CASE(
   fs::create_directories(dir / "ws");
   const std::string yaml =
       "name: live\nmodel:\n  embedded:\n    dir: " + test::temp_tiny_model() +
-      "\ninput: Go.\ntools:\n  - name: say\n    command: 'echo out; echo err >&2'\n"
-      "tool_choice: required\nsandbox:\n  mode: none\nlimits:\n  max_steps: 2\n"
+      "\ninput: Go.\ntools:\n  - name: say\n    command: 'echo out; echo err >&2; echo $MNEMO_CALL_ID >> said.log'\n"
+      "tool_choice: required\nlimits:\n  max_steps: 2\n"
       "  max_turn_tokens: 96\nsampling:\n  seed: 3\n";
   auto spec = agent::parse_job_spec(yaml, "live.yaml");
   REQUIRE(spec);
@@ -54,6 +55,13 @@ TEST_CASE(
   REQUIRE(result);
   REQUIRE(*result);
   CHECK((*result)->status == agent::JobStatus::kLimit);
+  // The sandboxed command wrote the workspace (a root-owned one too: idmapped, no chown).
+  {
+    std::ifstream log(dir / "ws" / "said.log");
+    int lines = 0;
+    for (std::string l; std::getline(log, l);) lines += l.rfind("call_", 0) == 0;
+    CHECK(lines >= 2);
+  }
 
   auto stored = (*store)->read_events("live-1");
   REQUIRE(stored);

@@ -28,8 +28,6 @@ class AgentEnv {
             ("mnemo-agent-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(workspace());
-    // As root, sandboxed commands run as the sandbox uid (docs/sandbox.md): give it the workspace.
-    if (::geteuid() == 0) REQUIRE(::chown(workspace().c_str(), 61000, 61000) == 0);
   }
   ~AgentEnv() { std::filesystem::remove_all(root_); }
 

@@ -32,8 +32,6 @@ struct Workspace {
   Workspace() {
     path = fs::temp_directory_path() / unique_token("ws");
     fs::create_directories(path);
-    Status st = sandbox::adopt_workspace(path.string(), sandbox::kDefaultSandboxUid);
-    if (!st) throw std::runtime_error(st.message());
   }
   ~Workspace() {
     std::error_code ec;

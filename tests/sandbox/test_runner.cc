@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
+#include <fstream>
 
 #include "sandbox/sandbox_test_util.h"
 
@@ -44,16 +45,73 @@ TEST_CASE("the environment is scrubbed to the allowlist and the command starts i
   CHECK(pwd->stdout_data == "/workspace\n");
 }
 
-TEST_CASE("files the command writes in the workspace belong to an unprivileged host uid") {
+TEST_CASE("the command runs as an unprivileged uid and its files belong to the workspace owner") {
   Workspace ws;
-  auto r = sandbox::run(request(ws, {"sh", "-c", "echo hi > /workspace/made"}));
+  auto r = sandbox::run(request(ws, {"sh", "-c", "echo hi > /workspace/made; id -u"}));
   REQUIRE(r);
+  INFO(r->stderr_data);
   REQUIRE(r->exit_status == 0);
-  struct stat st {};
+  CHECK(r->stdout_data == "1000\n");  // the inner uid, never root
+  struct stat ws_st {}, st {};
+  REQUIRE(stat(ws.path.c_str(), &ws_st) == 0);
   REQUIRE(stat((ws.path / "made").c_str(), &st) == 0);
   CHECK(slurp(ws.path / "made") == "hi\n");
-  CHECK(st.st_uid != 0);
-  CHECK(st.st_uid == sandbox::effective_sandbox_uid(sandbox::kDefaultSandboxUid));
+  // On disk, as the workspace's owner (idmapped as root; our own uid otherwise): no owner change.
+  CHECK(st.st_uid == ws_st.st_uid);
+  CHECK(ws_st.st_uid == ::geteuid());
+}
+
+TEST_CASE("a workspace under a 0700 parent is read and written with no change of owner") {
+  // What mktemp -d and /root look like: the parent is private, the workspace root-owned 0755.
+  const fs::path parent = fs::temp_directory_path() / unique_token("private");
+  const fs::path dir = parent / "project";
+  fs::create_directories(dir / "src");
+  fs::permissions(parent, fs::perms::owner_all);
+  fs::permissions(dir, static_cast<fs::perms>(0755));
+  std::ofstream(dir / "src" / "main.c") << "int main;\n";
+  struct stat before {};
+  REQUIRE(stat((dir / "src" / "main.c").c_str(), &before) == 0);
+  sandbox::ExecRequest req;
+  req.argv = {"sh", "-c", "cat src/main.c && echo more >> src/main.c && mkdir out && echo x > out/y"};
+  req.policy.workspace = dir.string();
+  auto r = sandbox::run(std::move(req));
+  REQUIRE(r);
+  INFO(r->stderr_data);
+  CHECK(r->exit_status == 0);
+  CHECK(r->stdout_data == "int main;\n");
+  CHECK(r->stderr_data.empty());  // nothing on stderr when it works
+  struct stat after {}, made {}, top {};
+  REQUIRE(stat((dir / "src" / "main.c").c_str(), &after) == 0);
+  REQUIRE(stat((dir / "out" / "y").c_str(), &made) == 0);
+  REQUIRE(stat(dir.c_str(), &top) == 0);
+  CHECK(after.st_uid == before.st_uid);
+  CHECK(after.st_gid == before.st_gid);
+  CHECK(made.st_uid == ::geteuid());
+  CHECK(top.st_uid == ::geteuid());
+  CHECK(slurp(dir / "src" / "main.c") == "int main;\nmore\n");
+  std::error_code ec;
+  fs::remove_all(parent, ec);
+}
+
+TEST_CASE("system directories, the host root and the home directory are refused as workspaces") {
+  const char* home = getenv("HOME");
+  std::vector<std::string> refused = {"/", "/etc", "/usr", "/usr/lib", "/root", "/home", "/tmp",
+                                      "/var", "/boot", "/proc/self"};
+  if (home && *home) refused.push_back(home);
+  for (const std::string& dir : refused) {
+    if (!fs::is_directory(dir)) continue;
+    INFO(dir);
+    sandbox::ExecRequest req;
+    req.argv = {"true"};
+    req.policy.workspace = dir;
+    auto r = sandbox::run(std::move(req));
+    REQUIRE_FALSE(r);
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(r.status().message(), Catch::Contains("workspace"));
+  }
+  // /etc/shadow's owner never changed (the old adopt step chowned the workspace tree).
+  struct stat st {};
+  if (stat("/etc/shadow", &st) == 0) CHECK(st.st_uid == 0);
 }
 
 TEST_CASE("a missing command exits 127 with a message") {

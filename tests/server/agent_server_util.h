@@ -16,13 +16,15 @@
 
 namespace mnemo::test {
 
-// Jobs whose tool is a command (echo) forced by tool_choice: the tiny model has random weights.
+// Jobs whose tool is a command (echo) forced by tool_choice: the tiny model has random weights. It
+// runs isolated, as users' jobs do, and also writes its workspace (calls.log, a line per call).
 inline std::string echo_job_json(int max_steps, bool approval = false) {
   return std::string(R"({"name": "echo-job", "instructions": "Use the echo tool.", "input": "Say hi.",
     "tools": [{"name": "echo", "description": "Print a greeting.",
-               "command": "echo hello-$MNEMO_CALL_ID", "idempotent": true)") +
+               "command": "echo hello-$MNEMO_CALL_ID; echo $MNEMO_CALL_ID >> calls.log",
+               "idempotent": true)") +
          (approval ? R"(, "approval": "always")" : "") + R"(}],
-    "tool_choice": "required", "sandbox": {"mode": "none"},
+    "tool_choice": "required",
     "limits": {"max_steps": )" + std::to_string(max_steps) +
          R"(, "max_turn_tokens": 128}, "sampling": {"seed": 7}})";
 }
@@ -82,6 +84,10 @@ class AgentServer {
   server::AgentHub& hub() { return *hub_; }
   memory::Store& store() { return *store_; }
   server::Metrics& metrics() { return *metrics_; }
+  // Where a job's tools work: WORKSPACES/TENANT/ID.
+  fs::path workspace(const std::string& tenant, const std::string& id) const {
+    return root_ / "workspaces" / tenant / id;
+  }
 
   std::map<std::string, std::string> auth(const std::string& key) const {
     if (key.empty()) return {};

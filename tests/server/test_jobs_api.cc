@@ -1,6 +1,7 @@
 // The job API over real sockets: create, list, get, the SSE event stream (resumed with
 // Last-Event-ID), cancel, approve, deny, and tenant isolation.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "server/agent_server_util.h"
 
@@ -72,6 +73,21 @@ TEST_CASE("job API: create, list, get, SSE events with Last-Event-ID resume", "[
   CHECK(json::parse(fin->data).at("reason") == "limit");
   // Internals stay out of the payloads.
   for (const SseEvent& e : events) CHECK(e.data.find("\"tokens\"") == std::string::npos);
+  // Each call ran isolated and wrote the job's (server-made, root-owned when we are root)
+  // workspace, and said so with its exit status.
+  size_t results = 0;
+  for (const SseEvent& e : events) {
+    if (e.event != "tool.result") continue;
+    ++results;
+    CHECK(json::parse(e.data).at("exit_status") == 0);
+  }
+  {
+    std::ifstream log(server.workspace("local", "job-one") / "calls.log");
+    size_t lines = 0;
+    for (std::string l; std::getline(log, l);) ++lines;
+    CHECK(lines == results);
+    CHECK(results >= 2);
+  }
 
   // Resumed after seq 3: exactly the rest.
   HttpResult rest = http_request(server.port(), http::verb::get, "/v1/jobs/job-one/events", {},

@@ -139,6 +139,7 @@ ToolResult format_exec(const sandbox::ExecResult& r, const sandbox::Limits& limi
   // A command that ran to its own exit is a result for the model, whatever its status.
   result.ok = r.reason == sandbox::ExitReason::kExited;
   result.content = std::move(shown);
+  result.exit_status = r.exit_status;
   result.truncated = truncated;
   if (truncated) result.full_output = std::move(full);
   return result;

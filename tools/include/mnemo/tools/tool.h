@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -27,8 +28,11 @@ struct ToolResult {
   std::string content;      // what goes to the prompt (capped, with a marker when cut)
   bool truncated = false;   // content was cut; full_output holds all of it
   std::string full_output;  // the whole output when truncated, else empty (for storage)
+  std::optional<int> exit_status;  // a command's exit status (shell convention), when one ran
 
-  static ToolResult error(std::string message) { return {false, std::move(message), false, {}}; }
+  static ToolResult error(std::string message) {
+    return {false, std::move(message), false, {}, std::nullopt};
+  }
   // The output kept whole when it fits `cap`, else cut with a marker (see output_cap.h).
   static ToolResult success(std::string output, size_t cap);
 };
