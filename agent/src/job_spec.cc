@@ -2,8 +2,11 @@
 
 #include <mnemo/base/file.h>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <limits>
 
@@ -108,10 +111,32 @@ Status parse_model(const Source& src, const YAML::Node& node, ModelSpec& out) {
     return Status::ok();
   }
   out.kind = ModelKind::kRemote;
-  auto r = Fields::read(src, remote->value, "model.remote", {"base_url", "model", "api_key_env"});
+  auto r = Fields::read(src, remote->value, "model.remote",
+                        {"endpoint", "base_url", "model", "api_key_env"});
   if (!r) return r.status();
+  if (const yaml::Field* endpoint = r->find("endpoint")) {
+    auto name = yaml::read_string(src, endpoint->value, "model.remote.endpoint");
+    if (!name) return name.status();
+    if (!is_identifier(*name, true))
+      return error_at(src, endpoint->value.Mark(), "model.remote.endpoint must be an endpoint name");
+    for (std::string_view other : {"base_url", "api_key_env"}) {
+      if (const yaml::Field* f = r->find(other)) {
+        return error_at(src, f->key.Mark(),
+                        "model.remote." + std::string(other) +
+                            " comes from the endpoint; give either endpoint or base_url");
+      }
+    }
+    out.remote.endpoint = *name;
+    if (const yaml::Field* model = r->find("model")) {
+      auto m = yaml::read_string(src, model->value, "model.remote.model");
+      if (!m) return m.status();
+      out.remote.model = *m;
+    }
+    return Status::ok();
+  }
   const yaml::Field* base_url = r->find("base_url");
-  if (!base_url) return error_at(src, r->mark(), "model.remote.base_url is required");
+  if (!base_url)
+    return error_at(src, r->mark(), "model.remote needs endpoint (a configured one) or base_url");
   auto url = yaml::read_string(src, base_url->value, "model.remote.base_url");
   if (!url) return url.status();
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
@@ -212,6 +237,29 @@ Status parse_command_tool(const Source& src, const YAML::Node& item, const Field
   return Status::ok();
 }
 
+Status parse_hosts(const Source& src, const YAML::Node& node, const std::string& field,
+                   std::vector<std::string>& out) {
+  if (!node.IsSequence()) return error_at(src, node.Mark(), field + " must be a list of hosts");
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string item_field = field + "[" + std::to_string(i) + "]";
+    auto host = yaml::read_string(src, node[i], item_field);
+    if (!host) return host.status();
+    const bool ok = !host->empty() && host->size() <= 253 &&
+                    std::all_of(host->begin(), host->end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                             c == '-' || c == '*' || c == ':' || c == '[' || c == ']';
+                    }) &&
+                    (host->find('*') == std::string::npos || *host == "*" ||
+                     (host->rfind("*.", 0) == 0 && host->find('*', 1) == std::string::npos));
+    if (!ok) {
+      return error_at(src, node[i].Mark(),
+                      item_field + " must be a host name, *.domain, * or an IP address");
+    }
+    out.push_back(*host);
+  }
+  return Status::ok();
+}
+
 Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSpec>& out) {
   if (!node.IsSequence()) return error_at(src, node.Mark(), "tools must be a list");
   std::map<std::string, size_t> seen;
@@ -223,7 +271,8 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
     if (item.IsMap()) {
       auto fields =
           Fields::read(src, item, field,
-                       {"name", "approval", "command", "description", "parameters", "idempotent"});
+                       {"name", "approval", "command", "description", "parameters", "idempotent",
+                        "hosts"});
       if (!fields) return fields.status();
       const yaml::Field* name = fields->find("name");
       if (!name) return error_at(src, item.Mark(), field + ".name is required");
@@ -234,6 +283,12 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
         tool.approval = *a == 0 ? Approval::kNever : Approval::kAlways;
       }
       MNEMO_RETURN_IF_ERROR(parse_command_tool(src, item, *fields, field, tool));
+      if (const yaml::Field* f = fields->find("hosts")) {
+        if (name->value.IsScalar() && name->value.Scalar() != "http_get") {
+          return error_at(src, f->key.Mark(), field + ".hosts is only for http_get");
+        }
+        MNEMO_RETURN_IF_ERROR(parse_hosts(src, f->value, field + ".hosts", tool.hosts));
+      }
       field += ".name";
     } else if (!item.IsScalar()) {
       return error_at(src, item.Mark(),
@@ -288,8 +343,8 @@ Status parse_tool_choice(const Source& src, const YAML::Node& node,
 }
 
 Status parse_sandbox(const Source& src, const YAML::Node& node, SandboxSpec& out) {
-  auto fields =
-      Fields::read(src, node, "sandbox", {"mode", "memory", "cpu_seconds", "pids", "timeout"});
+  auto fields = Fields::read(src, node, "sandbox",
+                             {"mode", "memory", "cpu_seconds", "pids", "timeout", "disk"});
   if (!fields) return fields.status();
   if (const yaml::Field* f = fields->find("mode")) {
     auto m = yaml::read_enum(src, f->value, "sandbox.mode", {"isolated", "none"});
@@ -315,6 +370,11 @@ Status parse_sandbox(const Source& src, const YAML::Node& node, SandboxSpec& out
     auto v = yaml::read_duration(src, f->value, "sandbox.timeout");
     if (!v) return v.status();
     out.timeout = *v;
+  }
+  if (const yaml::Field* f = fields->find("disk")) {
+    auto v = yaml::read_size(src, f->value, "sandbox.disk");
+    if (!v) return v.status();
+    out.disk_bytes = *v;
   }
   return Status::ok();
 }
@@ -460,7 +520,59 @@ Status parse_root(const Source& src, const YAML::Node& root, JobSpec& spec) {
   return Status::ok();
 }
 
+// Walks the document as the parser will (an alias is visited wherever it is used), refusing it once
+// it grows past the node or depth bound: a few hundred bytes of nested anchors would otherwise
+// expand to gigabytes.
+Status check_bounds(const Source& src, const YAML::Node& root) {
+  std::vector<std::pair<YAML::Node, int>> stack{{root, 1}};
+  size_t nodes = 0;
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    if (++nodes > kMaxJobNodes) {
+      return error_at(src, node.Mark(),
+                      "the job expands to more than " + std::to_string(kMaxJobNodes) +
+                          " YAML nodes (an alias counts each time it is used)");
+    }
+    if (depth > kMaxJobDepth) {
+      return error_at(src, node.Mark(),
+                      "the job nests more than " + std::to_string(kMaxJobDepth) + " levels deep");
+    }
+    if (node.IsSequence()) {
+      for (const YAML::Node& item : node) stack.emplace_back(item, depth + 1);
+    } else if (node.IsMap()) {
+      for (const auto& entry : node) {
+        stack.emplace_back(entry.first, depth + 1);
+        stack.emplace_back(entry.second, depth + 1);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// Records where the job set each field of its sections (JobSpec::given).
+void note_given(const Source& src, const YAML::Node& root, JobSpec& spec) {
+  if (!root.IsMap()) return;
+  for (const char* name : {"sandbox", "limits", "sampling", "durability", "model"}) {
+    const YAML::Node node = root[name];
+    if (!node.IsDefined() || !node.IsMap()) continue;
+    for (const auto& entry : node) {
+      const std::string field = std::string(name) + "." + entry.first.Scalar();
+      spec.given[field] = yaml::location(src, entry.first.Mark());
+      if (std::string_view(name) == "model" && entry.second.IsMap()) {
+        for (const auto& inner : entry.second)
+          spec.given[field + "." + inner.first.Scalar()] = yaml::location(src, inner.first.Mark());
+      }
+    }
+  }
+}
+
 }  // namespace
+
+std::string JobSpec::where(std::string_view field) const {
+  auto it = given.find(field);
+  return it == given.end() ? std::string(field) : it->second + ": " + std::string(field);
+}
 
 const ToolSpec* JobSpec::find_tool(std::string_view tool_name) const {
   for (const ToolSpec& t : tools) {
@@ -471,9 +583,14 @@ const ToolSpec* JobSpec::find_tool(std::string_view tool_name) const {
 
 Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file_name) {
   Source src{std::string(file_name)};
+  if (yaml_text.size() > kMaxJobBytes) {
+    return Status::invalid_argument(src.file + ": the job is " + std::to_string(yaml_text.size()) +
+                                    " bytes; a job holds at most " + std::to_string(kMaxJobBytes));
+  }
   // yaml-cpp reports through exceptions; they stop here so none leaves the library.
   try {
     std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
+    for (const YAML::Node& d : documents) MNEMO_RETURN_IF_ERROR(check_bounds(src, d));
     if (documents.empty())
       return error_at(src, YAML::Mark::null_mark(),
                       "the job is empty (it needs at least name and input)");
@@ -481,7 +598,11 @@ Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file
       return error_at(src, documents[1].Mark(), "a job file holds one YAML document");
     JobSpec spec;
     MNEMO_RETURN_IF_ERROR(parse_root(src, documents[0], spec));
+    note_given(src, documents[0], spec);
     return spec;
+  } catch (const YAML::DeepRecursion& e) {
+    return error_at(src, e.mark,
+                    "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep");
   } catch (const YAML::Exception& e) {
     return error_at(src, e.mark, "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {
@@ -490,7 +611,7 @@ Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file
 }
 
 Result<JobSpec> load_job_spec(const std::string& path) {
-  auto text = read_file(path);
+  auto text = read_file(path, kMaxJobBytes);
   if (!text) return text.status();
   return parse_job_spec(*text, path);
 }

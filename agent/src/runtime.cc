@@ -71,12 +71,34 @@ Runtime::Runtime(asio::any_io_executor executor, memory::Store& store, RuntimeOp
 
 Runtime::~Runtime() = default;
 
-Result<JobState> Runtime::load(std::string_view id) const {
-  auto events = impl_->store.read_events(id);
+Result<JobSpec> Runtime::Impl::effective_spec(const JobSpec& spec, std::string_view tenant) const {
+  if (options.enforce_policy && options.config) return apply_policy(spec, *options.config, tenant);
+  JobSpec out = spec;
+  MNEMO_RETURN_IF_ERROR(resolve_endpoint(out, options.config.get()));
+  MNEMO_RETURN_IF_ERROR(check_machine_limits(out));
+  return out;
+}
+
+const TenantPolicy* Runtime::Impl::policy_for(std::string_view tenant) const {
+  if (!options.enforce_policy || !options.config) return nullptr;
+  return &options.config->tenant(tenant);
+}
+
+Result<JobState> Runtime::Impl::load(std::string_view id) const {
+  auto info = store.session(id);
+  if (!info) return Status::not_found("no job " + std::string(id));
+  auto events = store.read_events(id);
   if (!events) return events.status();
   if (events->empty()) return Status::not_found("no job " + std::string(id));
-  return replay_job(id, *events);
+  auto state = replay_job(id, *events);
+  if (!state) return state.status();
+  auto spec = effective_spec(state->spec, info->tenant);
+  if (!spec) return spec.status().with_context("job " + std::string(id));
+  state->spec = std::move(spec).value();
+  return state;
 }
+
+Result<JobState> Runtime::load(std::string_view id) const { return impl_->load(id); }
 
 namespace {
 
@@ -107,8 +129,25 @@ Result<std::string> model_dir(const JobSpec& spec, const RuntimeOptions& options
 
 }  // namespace
 
-asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observer) {
-  Impl& rt = *impl_;
+namespace {
+
+// Checks a new job, creates its session with its first input and, with `run`, runs it (registered
+// as running from the start, so a stop that arrives while it is being created is not lost).
+asio::awaitable<Result<RunResult>> create_job(Runtime::Impl& rt, NewJob job, JobObserver observer,
+                                              bool run) {
+  const std::string tenant = job.tenant.empty() ? rt.options.tenant : job.tenant;
+  {
+    auto effective = rt.effective_spec(job.spec, tenant);
+    if (!effective) co_return effective.status();
+    job.spec = std::move(effective).value();
+  }
+  if (job.spec.model.kind == ModelKind::kRemote && !job.spec.model.remote.api_key_env.empty() &&
+      !std::getenv(job.spec.model.remote.api_key_env.c_str())) {
+    co_return Status::invalid_argument(
+        job.spec.where("model.remote.api_key_env") + ": " + job.spec.model.remote.api_key_env +
+        " is not set in " + (rt.options.enforce_policy ? "the server's" : "this") +
+        " environment (the endpoint's API key is read from it)");
+  }
   JobOrigin origin;
   origin.spec_yaml = job.spec_yaml;
   origin.spec_file = job.spec_file;
@@ -147,29 +186,49 @@ asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observ
   }
   if (rt.store.session(state.id))
     co_return Status::invalid_argument("job " + state.id + " already exists");
+  state.origin = origin;
+  // The first prompt is rendered and checked before anything is stored: a refused job leaves
+  // nothing behind.
+  internal::Session session(rt, state, model, std::move(observer));
+  std::optional<Running> running;
+  if (run) running.emplace(rt, state.id, &session);
+  if (const TenantPolicy* p = rt.policy_for(tenant))
+    session.set_input_ceiling(p->ceilings.prompt_tokens);
+  auto prepared = session.prepare_input(*input);
+  if (!prepared) co_return prepared.status();
 
   memory::NewEvent created = internal::session_created_event(origin, job.spec.name);
-  if (Status s = rt.store.create_session(
-          state.id, job.tenant.empty() ? rt.options.tenant : job.tenant, created.payload);
-      !s)
-    co_return s;
+  if (Status s = rt.store.create_session(state.id, tenant, created.payload); !s) co_return s;
   auto events = rt.store.read_events(state.id);
   if (!events) co_return events.status();
   auto replayed = replay_job(state.id, *events);
   if (!replayed) co_return replayed.status();
-  if (observer.on_event) {
-    for (const memory::Event& e : *events) observer.on_event(e);
+  replayed->spec = job.spec;
+  session.adopt(std::move(replayed).value());
+  for (const memory::Event& e : *events) session.notify(e);
+  auto commit = session.commit_input(std::move(prepared).value());
+  if (Status s = co_await std::move(commit); !s) co_return s;
+  if (run) {
+    auto r = session.run(false);
+    if (Status s = co_await std::move(r); !s) co_return s;
   }
-
-  internal::Session session(rt, std::move(replayed).value(), model, std::move(observer));
-  Running running(rt, session.state().id, &session);
-  auto begin = session.begin(*input);
-  if (Status s = co_await std::move(begin); !s) co_return s;
-  auto run = session.run(false);
-  Status s = co_await std::move(run);
-  if (!s) co_return s;
   co_return RunResult{session.state(), session.state().status()};
 }
+
+}  // namespace
+
+asio::awaitable<Result<RunResult>> Runtime::start(NewJob job, JobObserver observer) {
+  auto op = create_job(*impl_, std::move(job), std::move(observer), true);
+  co_return co_await std::move(op);
+}
+
+asio::awaitable<Result<JobState>> Runtime::create(NewJob job, JobObserver observer) {
+  auto op = create_job(*impl_, std::move(job), std::move(observer), false);
+  auto r = co_await std::move(op);
+  if (!r) co_return r.status();
+  co_return std::move(r->state);
+}
+
 
 Result<internal::EmbeddedModel*> Runtime::Impl::model_for(const JobState& state) {
   if (state.spec.model.kind == ModelKind::kRemote)
@@ -219,6 +278,10 @@ asio::awaitable<Result<RunResult>> Runtime::input(std::string id, std::string co
   auto model = rt.model_for(*state);
   if (!model) co_return model.status();
   internal::Session session(rt, std::move(state).value(), *model, std::move(observer));
+  if (auto info = rt.store.session(id)) {
+    if (const TenantPolicy* p = rt.policy_for(info->tenant))
+      session.set_input_ceiling(p->ceilings.prompt_tokens);
+  }
   Running running(rt, id, &session);
   auto begin = session.begin(content);
   if (Status s = co_await std::move(begin); !s) co_return s;
@@ -228,9 +291,22 @@ asio::awaitable<Result<RunResult>> Runtime::input(std::string id, std::string co
   co_return RunResult{session.state(), session.state().status()};
 }
 
+namespace {
+
+// The job as its log tells it, without its tenant's policy: deciding a call or cancelling a job
+// stays possible after the operator tightened the policy.
+Result<JobState> replay_stored(const memory::Store& store, std::string_view id) {
+  auto events = store.read_events(id);
+  if (!events) return events.status();
+  if (events->empty()) return Status::not_found("no job " + std::string(id));
+  return replay_job(id, *events);
+}
+
+}  // namespace
+
 Status Runtime::decide(std::string_view id, std::string_view call_id, bool approve,
                        std::string_view by) {
-  auto state = load(id);
+  auto state = replay_stored(impl_->store, id);
   if (!state) return state.status();
   for (const CallState& c : state->calls) {
     if (c.id != call_id) continue;
@@ -255,7 +331,7 @@ Status Runtime::decide(std::string_view id, std::string_view call_id, bool appro
 }
 
 Status Runtime::cancel_stored(std::string_view id) {
-  auto state = load(id);
+  auto state = replay_stored(impl_->store, id);
   if (!state) return state.status();
   if (state->finished) {
     return Status::invalid_argument("job " + std::string(id) + " already finished (" +

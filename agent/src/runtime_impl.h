@@ -45,6 +45,13 @@ struct Runtime::Impl {
   ~Impl();
 
   Result<internal::EmbeddedModel*> model(const std::string& dir, inference::Precision precision);
+  // The job as it runs for `tenant`: the operator's policy applied (or, without one, the endpoint
+  // resolved), and what this machine cannot honour refused.
+  Result<JobSpec> effective_spec(const JobSpec& spec, std::string_view tenant) const;
+  // The tenant's policy when the runtime enforces one, else null.
+  const TenantPolicy* policy_for(std::string_view tenant) const;
+  // The job's state from its log, its spec made effective.
+  Result<JobState> load(std::string_view id) const;
   // The model a stored job runs on, refused when its fingerprint changed.
   Result<internal::EmbeddedModel*> model_for(const JobState& state);
   void poll_control();

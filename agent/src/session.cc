@@ -87,13 +87,29 @@ size_t Session::messages_through_last_turn() const {
 }
 
 asio::awaitable<Status> Session::begin(const std::string& input) {
-  MNEMO_CO_RETURN_IF_ERROR(setup());
-  if (!model_) {  // a remote model renders its own prompt: no tokens here
-    auto c = commit(
-        {input_event(state_.messages.empty() ? state_.spec.instructions : "", input, {})}, false);
-    co_return co_await std::move(c);
-  }
+  auto prepared = prepare_input(input);
+  if (!prepared) co_return prepared.status();
+  auto c = commit_input(std::move(prepared).value());
+  co_return co_await std::move(c);
+}
+
+asio::awaitable<Status> Session::commit_input(PreparedInput in) {
+  auto c = commit({std::move(in.event)}, false);
+  co_return co_await std::move(c);
+}
+
+Result<Session::PreparedInput> Session::prepare_input(const std::string& input) {
+  MNEMO_RETURN_IF_ERROR(setup());
   const bool first = state_.messages.empty();
+  if (!model_) {  // a remote model renders its own prompt: no tokens here
+    // Bytes bound what the remote server is sent on the operator's key (a token is >= 1 byte).
+    if (input_ceiling_ && input.size() + state_.spec.instructions.size() > 4 * input_ceiling_) {
+      return Status::permission_denied("the input is " + std::to_string(input.size()) +
+                                       " bytes, over the " + std::to_string(input_ceiling_) +
+                                       "-token ceiling the operator set for prompts");
+    }
+    return PreparedInput{input_event(first ? state_.spec.instructions : "", input, {})};
+  }
   inference::Conversation conv = conversation(state_.messages.size());
   if (first && !state_.spec.instructions.empty()) {
     inference::ChatMessage sys;
@@ -105,7 +121,7 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   std::string before;
   if (!first) {
     auto b = inference::render_v4_prompt(conv);
-    if (!b) co_return Status::internal("rendering the session: " + b.status().message());
+    if (!b) return Status::internal("rendering the session: " + b.status().message());
     before = std::move(b).value();
   }
   inference::ChatMessage user;
@@ -114,7 +130,7 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   user.content = neutralize(input);
   conv.messages.push_back(std::move(user));
   auto text = inference::render_v4_prompt(conv);
-  if (!text) co_return Status::invalid_argument("the input: " + text.status().message());
+  if (!text) return Status::invalid_argument("the input: " + text.status().message());
   size_t drop = 0;
   if (text->compare(0, before.size(), before) != 0) {
     // The last run ended on tool results the model never answered: their rendering ends with the
@@ -126,16 +142,21 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
         text->compare(0, base->size(), *base) != 0 ||
         state_.tokens_after_turn > state_.transcript.size() ||
         fed_ > state_.transcript.size() - state_.tokens_after_turn) {
-      co_return Status::internal("the rendered conversation changed before the new input");
+      return Status::internal("the rendered conversation changed before the new input");
     }
     before = std::move(base).value();
     drop = state_.tokens_after_turn;
   }
   auto tokens = model_->tokenizer->encode(std::string_view(*text).substr(before.size()));
-  if (!tokens) co_return Status::invalid_argument("the input: " + tokens.status().message());
-  auto c =
-      commit({input_event(first ? state_.spec.instructions : "", input, *tokens, drop)}, false);
-  co_return co_await std::move(c);
+  if (!tokens) return Status::invalid_argument("the input: " + tokens.status().message());
+  if (input_ceiling_ && tokens->size() > input_ceiling_) {
+    return Status::permission_denied(
+        std::string(first ? "the job's prompt (instructions, tools and input)" : "the input") +
+        " is " + std::to_string(tokens->size()) + " tokens, over the ceiling of " +
+        std::to_string(input_ceiling_) + " the operator set (limits.prompt_tokens)");
+  }
+  return PreparedInput{
+      input_event(first ? state_.spec.instructions : "", input, *tokens, drop)};
 }
 
 ResumeRecord Session::restore_kv() {
@@ -216,8 +237,9 @@ asio::awaitable<Status> Session::run(bool restore) {
       continue;
     }
     if (auto limit = limit_reached()) {
-      auto c = commit({limit_event(*limit, ""), finished_event("limit", state_.answer, state_.steps,
-                                                               state_.generated_tokens, *limit)},
+      auto c = commit({limit_event(*limit, *limit == "disk" ? disk_detail() : ""),
+                       finished_event("limit", state_.answer, state_.steps,
+                                      state_.generated_tokens, *limit)},
                       false);
       status = co_await std::move(c);
       break;
@@ -263,7 +285,16 @@ std::optional<std::string> Session::limit_reached() const {
     return "context";
   }
   if (Clock::now() >= deadline_) return "time";
+  if (!disk_detail().empty()) return "disk";
   return std::nullopt;
+}
+
+std::string Session::disk_detail() const {
+  const uint64_t quota = state_.spec.sandbox.disk_bytes;
+  if (quota == 0 || quota == UINT64_MAX || tool_ctx_.workspace.empty()) return {};
+  const uint64_t used = workspace_bytes(tool_ctx_.workspace, quota);
+  if (used <= quota) return {};
+  return "the workspace holds more than " + format_size(quota) + " (sandbox.disk)";
 }
 
 std::shared_ptr<inference::LogitsProcessor> Session::processor(int64_t budget,

@@ -27,6 +27,10 @@ namespace mnemo::agent::internal {
 Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegistry& registry,
                    tools::ToolContext& context);
 
+// Bytes the directory tree holds on disk (symlinks not followed, other file systems not entered);
+// the walk stops once it passes stop_after.
+uint64_t workspace_bytes(const std::string& dir, uint64_t stop_after);
+
 // Text from users and tools cannot forge the prompt's special tokens: their full-width bars become
 // ASCII ones, so "<｜User｜>" in a tool's output stays text.
 std::string neutralize(std::string text);
@@ -38,6 +42,19 @@ class Session {
 
   // For a new job: renders the first prompt and commits input.message.
   boost::asio::awaitable<Status> begin(const std::string& input);
+  // begin() in two halves: the input rendered and checked (no store access: a job not created
+  // yet can be refused), then committed.
+  struct PreparedInput {
+    memory::NewEvent event;
+  };
+  Result<PreparedInput> prepare_input(const std::string& input);
+  boost::asio::awaitable<Status> commit_input(PreparedInput input);
+  // Takes the state as the store now has it (after the job's session was created).
+  void adopt(JobState state) { state_ = std::move(state); }
+  // Tells the observer of an event committed outside this session (session.created).
+  void notify(const memory::Event& e);
+  // Inputs (a new job's whole first prompt) longer than this many tokens are refused; 0: no bound.
+  void set_input_ceiling(uint64_t tokens) { input_ceiling_ = tokens; }
   // Runs until the job finishes, waits for an approval or is stopped. `restore`: start from the
   // job's last KV snapshot (resume).
   boost::asio::awaitable<Status> run(bool restore);
@@ -65,6 +82,8 @@ class Session {
   boost::asio::awaitable<tools::ToolResult> run_tool(const CallState& call, double& elapsed_ms);
   boost::asio::awaitable<Status> finish_stopped();
   std::optional<std::string> limit_reached() const;
+  // Why the workspace is over its quota (sandbox.disk), or empty.
+  std::string disk_detail() const;
   // Commits events (with the step's KV snapshot when asked) and applies them to the state.
   // `background`: the snapshot is exported now and written while the session goes on (its events
   // are applied at once, observers hear of them once they are durable); the next commit waits for
@@ -76,7 +95,6 @@ class Session {
                                         std::span<const inference::TokenId> uncommitted_tokens = {});
   // Waits for a background commit, if one is in flight.
   boost::asio::awaitable<Status> drain();
-  void notify(const memory::Event& e);
   Result<std::vector<inference::TokenId>> result_tokens(const std::string& tool_call_id,
                                                         const std::string& content) const;
   inference::Conversation conversation(size_t message_count) const;
@@ -104,6 +122,7 @@ class Session {
   std::shared_ptr<Pending> pending_;     // a background commit in flight
   std::set<std::string> fresh_intents_;  // intents this run committed and has not yet run
   Stop stop_ = Stop::kNone;
+  uint64_t input_ceiling_ = 0;
   std::optional<inference::RequestId> request_;
   boost::asio::cancellation_signal* tool_signal_ = nullptr;
   std::chrono::steady_clock::time_point deadline_;

@@ -9,6 +9,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <ftw.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "event_payloads.h"
@@ -48,6 +51,9 @@ Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegis
   context.policy.limits.cpu = sb.cpu;
   context.policy.limits.pids = sb.pids;
   context.policy.limits.timeout = sb.timeout;
+  // A quota'd workspace: no single file may outgrow it either (the sandbox's RLIMIT_FSIZE).
+  if (sb.disk_bytes != 0)
+    context.policy.limits.file_size_bytes = std::min(context.policy.limits.file_size_bytes, sb.disk_bytes);
   context.store = store;
   context.timeout = state.spec.limits.tool_timeout;
   if (!context.workspace.empty() && !std::filesystem::is_directory(context.workspace)) {
@@ -55,6 +61,22 @@ Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegis
                                     " is not a directory");
   }
   return Status::ok();
+}
+
+namespace {
+thread_local uint64_t g_walk_bytes = 0;
+thread_local uint64_t g_walk_stop = 0;
+int add_entry(const char*, const struct stat* st, int, FTW*) {
+  g_walk_bytes += static_cast<uint64_t>(st->st_blocks) * 512;
+  return g_walk_bytes > g_walk_stop ? 1 : 0;
+}
+}  // namespace
+
+uint64_t workspace_bytes(const std::string& dir, uint64_t stop_after) {
+  g_walk_bytes = 0;
+  g_walk_stop = stop_after;
+  nftw(dir.c_str(), add_entry, 32, FTW_PHYS | FTW_MOUNT);
+  return g_walk_bytes;
 }
 
 Result<std::vector<inference::TokenId>> Session::result_tokens(const std::string& tool_call_id,

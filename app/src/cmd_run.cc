@@ -37,7 +37,7 @@ Result<std::map<std::string, std::string>> parse_inputs(const std::vector<std::s
 }
 
 int run_command(const RunOptions& opt) {
-  auto text = read_file(opt.job_file);
+  auto text = read_file(opt.job_file, agent::kMaxJobBytes);
   if (!text) return fail(text.status().message());
   auto spec = agent::parse_job_spec(*text, opt.job_file);
   if (!spec) return fail(spec.status().message());

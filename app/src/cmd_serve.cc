@@ -1,6 +1,7 @@
 // `mnemo serve`: the HTTP server (docs/server.md) over the embedded engine, with the store's API
 // keys. Prints "listening on http://HOST:PORT" once it accepts connections; SIGINT/SIGTERM shut it
 // down gracefully.
+#include <mnemo/agent/policy.h>
 #include <mnemo/inference/model.h>
 #include <mnemo/inference/tokenizer.h>
 #include <mnemo/memory/keys.h>
@@ -34,6 +35,7 @@ struct ServeOptions {
   int64_t max_context = 0;
   std::string workspaces;
   double ws_idle_timeout_s = 60;
+  std::string config;
 };
 
 // The id clients name: the model directory's name.
@@ -61,6 +63,14 @@ int64_t directory_bytes(const std::string& dir) {
 int run_serve(const ServeOptions& opt) {
   auto precision = inference::parse_precision(opt.precision);
   if (!precision) return fail(precision.status().message());
+  // The operator's policy for tenants (docs/server.md); without a file, the built-in defaults.
+  agent::OperatorConfig config;
+  if (!opt.config.empty()) {
+    auto loaded = agent::load_operator_config(opt.config);
+    if (!loaded) return fail(loaded.status().message());
+    config = std::move(loaded).value();
+  }
+  config.served_precision = *precision;
   const std::string store_dir = opt.store.empty() ? mnemo_home() + "/store" : opt.store;
   auto store = memory::Store::open(store_dir);
   if (!store) return fail(store.status().message());
@@ -92,6 +102,7 @@ int run_serve(const ServeOptions& opt) {
   // the served one.
   server::HubOptions hub_options;
   hub_options.runtime.default_model_dir = dir;
+  hub_options.runtime.config = std::make_shared<const agent::OperatorConfig>(config);
   hub_options.workspace_root =
       opt.workspaces.empty() ? mnemo_home() + "/workspaces" : opt.workspaces;
   auto hub = server::AgentHub::create(**store, hub_options, metrics);
@@ -106,6 +117,7 @@ int run_serve(const ServeOptions& opt) {
   so.read_timeout = std::chrono::milliseconds(static_cast<int64_t>(opt.read_timeout_s * 1000));
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.grace_s * 1000));
   so.handle_signals = true;
+  so.allowed_origins = config.allowed_origins;
   if (has_keys) so.auth = server::make_store_authenticator(**store);
   auto server = server::Server::start(so, router, metrics);
   if (!server) return fail(server.status().message());
@@ -152,6 +164,10 @@ void register_serve_command(CLI::App& app, CommandContext& ctx) {
                   "tokens of context per request, prompt and completion (0: the model's)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--config", opt->config,
+                  "the operator's YAML: tenants' ceilings and grants, endpoints, origins "
+                  "(docs/server.md; default: the built-in policy)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--workspaces", opt->workspaces,
                   "where jobs' tools work: DIR/TENANT/JOB_ID (default: MNEMO_HOME/workspaces)");
   cmd->add_option("--ws-idle-timeout", opt->ws_idle_timeout_s,

@@ -1,6 +1,7 @@
 #include <mnemo/server/agent_hub.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -77,7 +78,7 @@ HubMessage durable_message(std::string_view session, const memory::Event& event,
   }
   m.payload = json::serialize(payload);
   json::object env{{"type", event.type},
-                   {"session_id", m.session},
+                   {"session_id", AgentHub::public_id(m.session)},
                    {"seq", event.seq},
                    {"unix_ms", event.unix_ms}};
   if (published_us) env["published_us"] = published_us;
@@ -284,7 +285,63 @@ struct AgentHub::Impl {
 };
 
 AgentHub::AgentHub(memory::Store& store, HubOptions options)
-    : store_(store), options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+    : store_(store), options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  if (!options_.runtime.config)
+    options_.runtime.config = std::make_shared<const agent::OperatorConfig>();
+  options_.runtime.enforce_policy = true;
+}
+
+std::string AgentHub::store_id(std::string_view tenant, std::string_view id) {
+  if (tenant.empty() || tenant == "local") return std::string(id);
+  return std::string(tenant) + ":" + std::string(id);
+}
+
+std::string AgentHub::public_id(std::string_view store_id) {
+  // Public ids never hold ':', so the last one ends the tenant.
+  const size_t colon = store_id.rfind(':');
+  return std::string(colon == std::string_view::npos ? store_id : store_id.substr(colon + 1));
+}
+
+std::string AgentHub::locate(std::string_view tenant, std::string_view id) const {
+  std::string scoped = store_id(tenant, id);
+  if (scoped != id && !store_.session(scoped)) {
+    if (auto bare = store_.session(id); bare && bare->tenant == tenant) return std::string(id);
+  }
+  return scoped;
+}
+
+std::string AgentHub::tenant_of(std::string_view id) const {
+  auto info = store_.session(id);
+  return info ? info->tenant : std::string("local");
+}
+
+Result<std::string> AgentHub::workspace_for(std::string_view tenant, std::string_view id) const {
+  namespace fs = std::filesystem;
+  const std::string who(tenant.empty() ? "local" : tenant);
+  // Neither part may walk out of its folder ("..", "."), whatever validated it before.
+  for (std::string_view part : {std::string_view(who), id}) {
+    if (part.empty() || part == "." || part == ".." || part.find('/') != std::string_view::npos)
+      return Status::invalid_argument("'" + std::string(part) + "' cannot name a workspace");
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(options_.workspace_root) / who, ec);
+  if (ec) return Status::io_error("workspace root " + options_.workspace_root + ": " + ec.message());
+  const fs::path tenant_dir = fs::canonical(fs::path(options_.workspace_root) / who, ec);
+  if (ec) return Status::io_error("workspace root " + options_.workspace_root + ": " + ec.message());
+  const fs::path root = fs::canonical(options_.workspace_root, ec);
+  if (ec || tenant_dir.parent_path() != root)
+    return Status::invalid_argument("the workspace of tenant " + who + " is not inside the root");
+  const fs::path ws = tenant_dir / std::string(id);
+  fs::create_directories(ws, ec);
+  if (ec) return Status::io_error("workspace " + ws.string() + ": " + ec.message());
+  // After resolution (a symlink planted in the tenant's folder) it must still lie strictly inside.
+  const fs::path real = fs::canonical(ws, ec);
+  if (ec || real.parent_path() != tenant_dir) {
+    return Status::permission_denied("the workspace of job " + std::string(id) +
+                                     " resolves outside its tenant's folder");
+  }
+  return real.string();
+}
 
 std::shared_ptr<AgentHub> AgentHub::create(memory::Store& store, HubOptions options,
                                            std::shared_ptr<Metrics> metrics) {
@@ -343,16 +400,29 @@ Result<agent::JobState> AgentHub::load(std::string_view id) const {
 }
 
 std::string AgentHub::job_json(const agent::JobState& state, bool with_messages) const {
-  std::string text = agent::job_json(state, with_messages);
-  if (!running(state.id)) return text;
-  json::value v = json::parse(text);
-  v.as_object()["status"] = "running";
+  json::value v = json::parse(agent::job_json(state, with_messages));
+  v.as_object()["id"] = public_id(state.id);
+  if (running(state.id)) v.as_object()["status"] = "running";
+  if (queued(state.id)) v.as_object()["status"] = "queued";
   return json::serialize(v);
 }
 
 bool AgentHub::running(std::string_view id) const {
   std::lock_guard lock(mu_);
   return running_.count(id) > 0;
+}
+
+bool AgentHub::queued(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return queued_.count(id) > 0;
+}
+
+bool AgentHub::has_slot(std::string_view tenant) const {
+  const uint32_t slots = config().tenant(tenant).max_concurrent_jobs;
+  std::lock_guard lock(mu_);
+  size_t busy = 0;
+  for (const auto& [sid, t] : running_) busy += t == tenant;
+  return busy < slots;
 }
 
 int64_t AgentHub::running_count() const {
@@ -410,7 +480,8 @@ agent::JobObserver AgentHub::observer(const std::string& id) {
     m->session = id;
     m->seq = l.seq;
     m->type = l.type;
-    json::object env{{"type", l.type}, {"session_id", id}, {"seq", l.seq}, {"text", l.text}};
+    json::object env{
+        {"type", l.type}, {"session_id", public_id(id)}, {"seq", l.seq}, {"text", l.text}};
     if (l.type == "tool_call.args.delta") {
       env["tool_index"] = l.tool_index;
       env["name"] = l.name;
@@ -425,11 +496,18 @@ agent::JobObserver AgentHub::observer(const std::string& id) {
   return o;
 }
 
-void AgentHub::launch(const std::string& id,
-                      std::function<asio::awaitable<Result<agent::RunResult>>()> run) {
+void AgentHub::launch(const std::string& id, Run run) {
+  const std::string tenant = tenant_of(id);
+  const uint32_t slots = config().tenant(tenant).max_concurrent_jobs;
   {
     std::lock_guard lock(mu_);
-    running_.insert(id);
+    size_t busy = 0;
+    for (const auto& [sid, t] : running_) busy += t == tenant;
+    if (busy >= slots) {
+      if (queued_.insert(id).second) queues_[tenant].emplace_back(id, std::move(run));
+      return;
+    }
+    running_.emplace(id, tenant);
   }
   auto self = shared_from_this();
   asio::co_spawn(
@@ -437,10 +515,7 @@ void AgentHub::launch(const std::string& id,
       [self, id, run = std::move(run)]() -> asio::awaitable<void> {
         auto op = run();
         Result<agent::RunResult> r = co_await std::move(op);
-        {
-          std::lock_guard lock(self->mu_);
-          self->running_.erase(id);
-        }
+        self->run_ended(id);
         if (!r) {
           std::cerr << "mnemo serve: session " << id << ": " << r.status().message() << '\n';
           auto m = std::make_shared<HubMessage>();
@@ -463,15 +538,31 @@ void AgentHub::launch(const std::string& id,
       });
 }
 
+void AgentHub::run_ended(const std::string& id) {
+  std::pair<std::string, Run> next;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    const std::string tenant = it->second;
+    running_.erase(it);
+    auto q = queues_.find(tenant);
+    if (q == queues_.end() || q->second.empty()) return;
+    next = std::move(q->second.front());
+    q->second.pop_front();
+    if (q->second.empty()) queues_.erase(q);
+    queued_.erase(next.first);
+  }
+  launch(next.first, std::move(next.second));
+}
+
 asio::awaitable<Result<std::string>> AgentHub::start(agent::NewJob job) {
-  if (job.id.empty()) job.id = agent::new_job_id(job.spec.name);
+  if (job.tenant.empty()) job.tenant = "local";
+  if (job.id.empty()) job.id = store_id(job.tenant, agent::new_job_id(job.spec.name));
   if (job.workspace.empty() && !options_.workspace_root.empty()) {
-    std::filesystem::path ws = std::filesystem::path(options_.workspace_root) /
-                               (job.tenant.empty() ? std::string("local") : job.tenant) / job.id;
-    std::error_code ec;
-    std::filesystem::create_directories(ws, ec);
-    if (ec) co_return Status::io_error("workspace " + ws.string() + ": " + ec.message());
-    job.workspace = ws.string();
+    auto ws = workspace_for(job.tenant, public_id(job.id));
+    if (!ws) co_return ws.status();
+    job.workspace = *ws;
   }
   const std::string id = job.id;
   auto executor = co_await asio::this_coro::executor;
@@ -488,6 +579,24 @@ asio::awaitable<Result<std::string>> AgentHub::start(agent::NewJob job) {
       inner(e);
       if (e.type == "session.created") ready->set(Status::ok());
     };
+    if (!self->has_slot(job.tenant)) {
+      // Created now (so the client has its id and sees it queued), run when a slot frees.
+      asio::co_spawn(
+          self->impl_->io,
+          [self, ready, job = std::move(job), obs]() mutable -> asio::awaitable<void> {
+            const std::string id = job.id;
+            auto op = self->impl_->runtime->create(std::move(job), obs);
+            Result<agent::JobState> created = co_await std::move(op);
+            if (!created) {
+              ready->set(created.status());
+              co_return;
+            }
+            self->launch(id, [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
+            ready->set(Status::ok());
+          },
+          asio::detached);
+      return;
+    }
     self->launch(id,
                  [self, ready, job = std::move(job),
                   obs]() mutable -> asio::awaitable<Result<agent::RunResult>> {
@@ -565,6 +674,13 @@ asio::awaitable<Status> AgentHub::cancel(std::string id) {
       impl_->io,
       [self, id]() -> asio::awaitable<Status> {
         if (self->impl_->runtime->stop(id, agent::StopMode::kCancel)) co_return Status::ok();
+        {
+          std::lock_guard lock(self->mu_);
+          if (self->queued_.erase(id)) {
+            for (auto& [tenant, q] : self->queues_)
+              std::erase_if(q, [&](const auto& item) { return item.first == id; });
+          }
+        }
         co_return self->impl_->runtime->cancel_stored(id);
       },
       asio::use_awaitable);

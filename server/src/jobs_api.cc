@@ -24,6 +24,8 @@ http::status status_for(const Status& s, http::status invalid = http::status::ba
       return invalid;
     case StatusCode::kUnsupported:
       return http::status::bad_request;
+    case StatusCode::kPermissionDenied:
+      return http::status::forbidden;
     default:
       return http::status::internal_server_error;
   }
@@ -37,6 +39,8 @@ std::string_view code_for(http::status s) {
       return "conflict";
     case http::status::bad_request:
       return "invalid_value";
+    case http::status::forbidden:
+      return "policy";
     default:
       return "";
   }
@@ -103,7 +107,7 @@ Result<JobRequest> read_job_request(const HttpRequest& req) {
     }
   }
   if (!out.id.empty() && !valid_session_id(out.id))
-    return Status::invalid_argument("id must be 1-128 of A-Z a-z 0-9 . _ -");
+    return Status::invalid_argument(std::string(kIdRule));
   return out;
 }
 
@@ -120,14 +124,18 @@ asio::awaitable<void> create_job(std::shared_ptr<AgentHub> hub, Exchange& ex) {
     co_await std::move(op);
     co_return;
   }
+  const std::string public_id =
+      request->id.empty() ? agent::new_job_id(spec->name) : request->id;
+  const std::string id = AgentHub::store_id(ex.tenant(), public_id);
   if (auto input = agent::render_input(*spec, request->inputs); !input) {
     auto op = refuse(ex, Status::invalid_argument(input.status().message()), http::status::bad_request,
                      "inputs");
     co_await std::move(op);
     co_return;
   }
-  if (!request->id.empty() && hub->store().session(request->id)) {
-    auto op = refuse(ex, Status::invalid_argument("job " + request->id + " already exists"),
+  // Ids are the tenant's own: another tenant's job of the same id is not this one.
+  if (hub->store().session(id)) {
+    auto op = refuse(ex, Status::invalid_argument("job " + public_id + " already exists"),
                      http::status::conflict, "id");
     co_await std::move(op);
     co_return;
@@ -137,16 +145,16 @@ asio::awaitable<void> create_job(std::shared_ptr<AgentHub> hub, Exchange& ex) {
   job.spec_yaml = request->spec_text;
   job.spec_file = "POST /v1/jobs";
   job.inputs = request->inputs;
-  job.id = request->id;
+  job.id = id;
   job.tenant = ex.tenant();
   auto start = hub->start(std::move(job));
-  Result<std::string> id = co_await std::move(start);
-  if (!id) {
-    auto op = refuse(ex, id.status());
+  Result<std::string> started = co_await std::move(start);
+  if (!started) {
+    auto op = refuse(ex, started.status());
     co_await std::move(op);
     co_return;
   }
-  auto state = hub->load(*id);
+  auto state = hub->load(*started);
   if (!state) {
     auto op = refuse(ex, state.status());
     co_await std::move(op);
@@ -176,9 +184,9 @@ asio::awaitable<void> list_jobs(std::shared_ptr<AgentHub> hub, Exchange& ex) {
 }
 
 asio::awaitable<void> get_job(std::shared_ptr<AgentHub> hub, Exchange& ex) {
-  const std::string id(ex.param("id"));
+  const std::string id = hub->locate(ex.tenant(), ex.param("id"));
   if (auto info = hub->find(id, ex.tenant()); !info) {
-    auto op = refuse(ex, Status::not_found("no job " + id));
+    auto op = refuse(ex, Status::not_found("no job " + std::string(ex.param("id"))));
     co_await std::move(op);
     co_return;
   }
@@ -204,10 +212,10 @@ struct Watch {
 };
 
 asio::awaitable<void> job_events(std::shared_ptr<AgentHub> hub, Exchange& ex) {
-  const std::string id(ex.param("id"));
+  const std::string id = hub->locate(ex.tenant(), ex.param("id"));
   auto info = hub->find(id, ex.tenant());
   if (!info) {
-    auto op = refuse(ex, Status::not_found("no job " + id));
+    auto op = refuse(ex, Status::not_found("no job " + std::string(ex.param("id"))));
     co_await std::move(op);
     co_return;
   }
@@ -280,9 +288,9 @@ asio::awaitable<void> job_events(std::shared_ptr<AgentHub> hub, Exchange& ex) {
 enum class Action { kCancel, kResume, kApprove, kDeny };
 
 asio::awaitable<void> job_action(std::shared_ptr<AgentHub> hub, Exchange& ex, Action action) {
-  const std::string id(ex.param("id"));
+  const std::string id = hub->locate(ex.tenant(), ex.param("id"));
   if (auto info = hub->find(id, ex.tenant()); !info) {
-    auto op = refuse(ex, Status::not_found("no job " + id));
+    auto op = refuse(ex, Status::not_found("no job " + std::string(ex.param("id"))));
     co_await std::move(op);
     co_return;
   }

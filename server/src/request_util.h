@@ -60,8 +60,12 @@ inline std::optional<uint64_t> parse_u64(std::string_view s) {
 }
 
 // Session and job ids a client may choose: 1-128 of A-Z a-z 0-9 . _ -
+// A client's job or session id: 1-128 of A-Z a-z 0-9 . _ -, never "." or ".." (ids name
+// workspace folders).
+inline constexpr std::string_view kIdRule =
+    "an id is 1-128 of A-Z a-z 0-9 . _ - and neither . nor ..";
 inline bool valid_session_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
   for (char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';

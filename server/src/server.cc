@@ -230,6 +230,10 @@ asio::awaitable<bool> Connection::handle(HttpRequest& request) {
                                std::string(path) + " (allowed: " + allow_header(m.allowed) + ")",
                            {}, {}, "method_not_allowed");
     early->set(http::field::allow, allow_header(m.allowed));
+  } else if (Refusal r = check_browser_rules(request, server_.options.auth != nullptr, false,
+                                             server_.options.allowed_origins);
+             r.status != 0) {
+    early = error_response(static_cast<http::status>(r.status), r.message, {}, {}, r.code);
   } else if (!m.options.open && server_.options.auth) {
     std::string_view header = request[http::field::authorization];
     constexpr std::string_view kBearer = "Bearer ";

@@ -109,7 +109,7 @@ bool WsConnection::check_session(const std::string& id, const json::object& requ
     error("invalid_request", "session_id is required", &request);
     return false;
   }
-  if (!hub_->find(id, tenant_)) {
+  if (!hub_->find(hub_->locate(tenant_, id), tenant_)) {
     error("not_found", "no session " + id, &request);
     return false;
   }
@@ -268,16 +268,18 @@ asio::awaitable<void> WsConnection::create(const json::object& m) {
     error("invalid_request", input.status().message(), &m);
     co_return;
   }
-  std::string id = str_field(m, "session_id");
-  if (!id.empty() && !valid_session_id(id)) {
-    error("invalid_request", "session_id must be 1-128 of A-Z a-z 0-9 . _ -", &m);
+  std::string pub = str_field(m, "session_id");
+  if (!pub.empty() && !valid_session_id(pub)) {
+    error("invalid_request", std::string(kIdRule), &m);
     co_return;
   }
-  if (!id.empty() && hub_->store().session(id)) {
-    error("conflict", "session " + id + " already exists", &m);
+  if (pub.empty()) pub = agent::new_job_id(spec->name);
+  // Ids are the tenant's own: another tenant's session of the same id is not this one.
+  const std::string id = AgentHub::store_id(tenant_, pub);
+  if (hub_->store().session(id)) {
+    error("conflict", "session " + pub + " already exists", &m);
     co_return;
   }
-  if (id.empty()) id = agent::new_job_id(spec->name);
   nj.spec = std::move(spec).value();
   nj.spec_yaml = spec_text;
   nj.spec_file = "session.create";
@@ -289,16 +291,19 @@ asio::awaitable<void> WsConnection::create(const json::object& m) {
   if (!started) {
     hub_->unsubscribe(id, feed_.get());
     feed_->unwatch(id);
-    error(started.status().code() == StatusCode::kInvalidArgument ? "invalid_request"
-                                                                   : "start_failed",
+    const StatusCode code = started.status().code();
+    error(code == StatusCode::kInvalidArgument    ? "invalid_request"
+          : code == StatusCode::kPermissionDenied ? "policy"
+                                                  : "start_failed",
           started.status().message(), &m);
   }
 }
 
 // {"type": "session.resume", "session_id", "after_seq"}
 asio::awaitable<void> WsConnection::resume(const json::object& m) {
-  const std::string id = str_field(m, "session_id");
-  if (!check_session(id, m)) co_return;
+  const std::string pub = str_field(m, "session_id");
+  if (!check_session(pub, m)) co_return;
+  const std::string id = hub_->locate(tenant_, pub);
   uint64_t after = 0;
   if (const json::value* a = m.if_contains("after_seq")) {
     if (!a->is_int64() && !a->is_uint64()) {
@@ -315,7 +320,7 @@ asio::awaitable<void> WsConnection::resume(const json::object& m) {
   const bool running = hub_->running(id);
   // session.attached goes out before the events after after_seq (control messages come first).
   send(json::object{{"type", "session.attached"},
-                    {"session_id", id},
+                    {"session_id", pub},
                     {"after_seq", after},
                     {"last_seq", state->last_seq},
                     {"status", running ? std::string("running")
@@ -331,8 +336,9 @@ asio::awaitable<void> WsConnection::resume(const json::object& m) {
 
 // {"type": "input.message", "session_id", "content"}
 asio::awaitable<void> WsConnection::input(const json::object& m) {
-  const std::string id = str_field(m, "session_id");
-  if (!check_session(id, m)) co_return;
+  const std::string pub = str_field(m, "session_id");
+  if (!check_session(pub, m)) co_return;
+  const std::string id = hub_->locate(tenant_, pub);
   const json::value* content = m.if_contains("content");
   if (!content || !content->is_string() || content->get_string().empty()) {
     error("invalid_request", "input.message needs a non-empty content string", &m);
@@ -349,8 +355,9 @@ asio::awaitable<void> WsConnection::input(const json::object& m) {
 
 // {"type": "run.cancel", "session_id"}
 asio::awaitable<void> WsConnection::cancel(const json::object& m) {
-  const std::string id = str_field(m, "session_id");
-  if (!check_session(id, m)) co_return;
+  const std::string pub = str_field(m, "session_id");
+  if (!check_session(pub, m)) co_return;
+  const std::string id = hub_->locate(tenant_, pub);
   auto op = hub_->cancel(id);
   Status s = co_await std::move(op);
   if (!s) error("conflict", s.message(), &m);
@@ -358,8 +365,9 @@ asio::awaitable<void> WsConnection::cancel(const json::object& m) {
 
 // {"type": "tool.approval", "session_id", "call_id", "decision": "approve" | "deny"}
 asio::awaitable<void> WsConnection::approval(const json::object& m) {
-  const std::string id = str_field(m, "session_id");
-  if (!check_session(id, m)) co_return;
+  const std::string pub = str_field(m, "session_id");
+  if (!check_session(pub, m)) co_return;
+  const std::string id = hub_->locate(tenant_, pub);
   const std::string call = str_field(m, "call_id");
   const std::string decision = str_field(m, "decision");
   if (call.empty() || (decision != "approve" && decision != "deny")) {

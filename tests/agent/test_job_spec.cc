@@ -194,7 +194,7 @@ TEST_CASE("missing required fields are errors") {
   CHECK(error_of("") == "jobs/fix.yaml:1:1: the job is empty (it needs at least name and input)");
   CHECK(error_of("- a\n- b\n") == "jobs/fix.yaml:1:1: a job must be a mapping of fields (name, input, ...)");
   CHECK(error_of("name: a\ninput: x\nmodel:\n  remote:\n    model: m\n") ==
-        "jobs/fix.yaml:5:5: model.remote.base_url is required");
+        "jobs/fix.yaml:5:5: model.remote needs endpoint (a configured one) or base_url");
   CHECK(error_of("name: a\ninput: x\nmodel:\n  embedded:\n  remote:\n    model: m\n") ==
         "jobs/fix.yaml:5:3: model must be either embedded or remote, not both");
 }

@@ -68,7 +68,9 @@ TEST_CASE("a job on a remote model calls tools, persists its trace and resumes a
   // The key comes from the environment variable the job names, never from the file.
   auto no_key = env.run(file, "nokey");
   CHECK(no_key.status == 1);
-  CHECK(no_key.err.find("TEST_KEY, which is not set") != std::string::npos);
+  CHECK(no_key.err.find("TEST_KEY is not set") != std::string::npos);
+  // Checked before the job exists: nothing to resume, nothing left interrupted.
+  CHECK(env.cli("jobs show nokey").status != 0);
 
   auto r = with_key(env, "run " + shell_quote(file) + " --id straight --workspace " +
                              shell_quote(env.workspace()));

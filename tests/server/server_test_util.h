@@ -125,7 +125,7 @@ inline HttpResult http_request(uint16_t port, http::verb method, const std::stri
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [k, v] : headers) req.set(k, v);
   if (!body.empty() || method == http::verb::post) {
-    req.set(http::field::content_type, "application/json");
+    if (!headers.count("Content-Type")) req.set(http::field::content_type, "application/json");
     req.body() = body;
     req.prepare_payload();
   }

@@ -150,7 +150,7 @@ TEST_CASE("keep-alive carries several requests on one connection", "[server][htt
   beast::flat_buffer buffer;
   for (int i = 0; i < 3; ++i) {
     http::request<http::string_body> req{http::verb::get, "/healthz", 11};
-    req.set(http::field::host, "x");
+    req.set(http::field::host, "127.0.0.1");
     http::write(stream, req);
     http::response<http::string_body> res;
     http::read(stream, buffer, res);

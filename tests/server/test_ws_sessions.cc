@@ -190,7 +190,7 @@ TEST_CASE("ws: tool.approval approves a waiting call and the run goes on", "[ser
 TEST_CASE("ws: run.cancel stops a running session", "[server][ws]") {
   AgentServer server;
   WsClient c(server.port());
-  c.send(create_msg("ws-cancel", 1000));
+  c.send(create_msg("ws-cancel", 200));
   auto first = c.until("session.created");
   REQUIRE(!first.empty());
   c.send(json::object{{"type", "run.cancel"}, {"session_id", "ws-cancel"}});

@@ -24,6 +24,9 @@ struct EmbeddedModelSpec {
 };
 
 struct RemoteModelSpec {
+  // An endpoint the operator configured, by name (`mnemo serve|run --config`): it supplies
+  // base_url, the key and the models allowed. The only form a tenant's job may use.
+  std::string endpoint;
   std::string base_url;     // an OpenAI-compatible endpoint, e.g. https://api.deepseek.com
   std::string model;        // the model name the endpoint expects
   std::string api_key_env;  // the environment variable holding the key (never the key itself)
@@ -52,6 +55,9 @@ struct ToolSpec {
   std::string
       parameters_json;  // JSON schema of the arguments (default: an object without properties)
   bool idempotent = false;
+  // http_get: the hosts it may reach ("example.com", "*.example.com", "*", an IP address);
+  // loopback, link-local and private addresses only through a host listed without a wildcard.
+  std::vector<std::string> hosts;
   bool is_command() const { return !command.empty(); }
 };
 
@@ -68,6 +74,7 @@ struct SandboxSpec {
   std::chrono::seconds cpu{60};
   uint32_t pids = 256;
   std::chrono::milliseconds timeout{60000};  // wall clock of one sandboxed command
+  uint64_t disk_bytes = 0;  // the workspace's quota (0: none); a job over it stops (limit disk)
 };
 
 struct LimitsSpec {
@@ -100,8 +107,13 @@ struct JobSpec {
   LimitsSpec limits;
   SamplingSpec sampling;
   DurabilitySpec durability;
+  // The fields the job file set itself ("sandbox.memory"), with their file:line:col: an operator's
+  // ceiling refuses an explicit value over it but lowers a default.
+  std::map<std::string, std::string, std::less<>> given;
 
   const ToolSpec* find_tool(std::string_view tool_name) const;
+  // Where the job set `field` ("job:3:5"), or just the field's name when it did not.
+  std::string where(std::string_view field) const;
 };
 
 // Parses a job from YAML text; file_name only labels errors ("jobs/fix.yaml:12:5: limits.max_steps
@@ -110,6 +122,12 @@ Result<JobSpec> parse_job_spec(std::string_view yaml_text, std::string_view file
 
 // Reads and parses a job file; errors are labelled with path.
 Result<JobSpec> load_job_spec(const std::string& path);
+
+// Bounds on a job's text before anything is built from it: its size, and the YAML nodes it expands
+// to (anchors and aliases count each time they are used) and their nesting.
+inline constexpr size_t kMaxJobBytes = 1 << 20;
+inline constexpr size_t kMaxJobNodes = 20000;
+inline constexpr int kMaxJobDepth = 64;
 
 // Fills the input template's {{inputs.NAME}} placeholders from inputs, else from the defaults. An
 // input name the job does not declare, or a declared input with neither a value nor a default, is

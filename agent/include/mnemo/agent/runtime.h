@@ -5,6 +5,7 @@
 // job resumes exactly after a crash (docs/agent.md).
 #include <mnemo/agent/job_spec.h>
 #include <mnemo/agent/job_state.h>
+#include <mnemo/agent/policy.h>
 #include <mnemo/base/status.h>
 #include <mnemo/inference/engine.h>
 #include <mnemo/memory/store.h>
@@ -68,6 +69,11 @@ struct RuntimeOptions {
   // The embedded model of a job that names no directory (the default model).
   std::string default_model_dir;
   inference::EngineOptions engine;
+  // The operator's configuration: its endpoints resolve model.remote.endpoint; with
+  // enforce_policy (mnemo serve), every job is held to its tenant's policy when it starts and
+  // each time it is loaded again (a tightened policy stops a job beyond it from resuming).
+  std::shared_ptr<const OperatorConfig> config;
+  bool enforce_policy = false;
 };
 
 enum class StopMode {
@@ -82,9 +88,13 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Checks the job (its tools exist, its model loads), creates its session and runs it until it
-  // stops: finished, waiting for an approval, or stopped with stop(). An existing id is an error.
+  // Checks the job (its tools exist, its model loads, its tenant's policy allows it), creates its
+  // session and runs it until it stops: finished, waiting for an approval, or stopped with stop().
+  // An existing id is an error.
   boost::asio::awaitable<Result<RunResult>> start(NewJob job, JobObserver observer = {});
+  // The same checks and the session with its first input, without running it: resume() runs it
+  // (a queued job).
+  boost::asio::awaitable<Result<JobState>> create(NewJob job, JobObserver observer = {});
   // Continues a stored job from its last committed step (its last KV snapshot, no prefill of what
   // the snapshot holds). A finished job is returned as it is.
   boost::asio::awaitable<Result<RunResult>> resume(std::string id, JobObserver observer = {});

@@ -8,7 +8,10 @@
 
 namespace mnemo {
 
-enum class StatusCode { kOk, kInvalidArgument, kNotFound, kIoError, kCorruption, kUnsupported, kInternal };
+// kPermissionDenied: a valid request that policy refuses (an operator's ceiling or grant).
+enum class StatusCode {
+  kOk, kInvalidArgument, kNotFound, kIoError, kCorruption, kUnsupported, kInternal, kPermissionDenied
+};
 
 std::string_view status_code_name(StatusCode code);
 
@@ -24,6 +27,9 @@ class [[nodiscard]] Status {
   static Status corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
   static Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status permission_denied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -97,6 +98,8 @@ class Feed : public std::enable_shared_from_this<Feed> {
 };
 
 struct HubOptions {
+  // runtime.config is the operator's configuration (null: the built-in defaults); the hub always
+  // holds jobs to their tenant's policy.
   agent::RuntimeOptions runtime;
   // Jobs' tools work in WORKSPACE_ROOT/TENANT/ID (created); empty: the server's directory.
   std::string workspace_root;
@@ -111,19 +114,31 @@ class AgentHub : public std::enable_shared_from_this<AgentHub> {
 
   memory::Store& store() { return store_; }
   const HubOptions& options() const { return options_; }
+  const agent::OperatorConfig& config() const { return *options_.runtime.config; }
 
-  // The session when it exists and belongs to `tenant`; otherwise not found (another tenant's
-  // session does not exist for the caller).
+  // Ids are scoped per tenant: a session's id in the store is "TENANT:ID" (the local tenant's are
+  // bare, as the CLI makes them); clients only ever see their own ID. Tenants' ids never collide.
+  static std::string store_id(std::string_view tenant, std::string_view id);
+  static std::string public_id(std::string_view store_id);
+  // The store id of the tenant's session `id`: scoped, or bare for one an older server made.
+  std::string locate(std::string_view tenant, std::string_view id) const;
+
+  // The session (by its store id) when it exists and belongs to `tenant`; otherwise not found
+  // (another tenant's session does not exist for the caller).
   Result<memory::SessionInfo> find(std::string_view id, std::string_view tenant) const;
   // The job as its log tells it.
   Result<agent::JobState> load(std::string_view id) const;
-  // agent::job_json, with status "running" while a run of it is in progress here.
+  // agent::job_json with the public id, and status "running" while a run of it is in progress
+  // here, "queued" while it waits for one of its tenant's slots.
   std::string job_json(const agent::JobState& state, bool with_messages) const;
   bool running(std::string_view id) const;
+  bool queued(std::string_view id) const;
   int64_t running_count() const;
 
-  // Starts a job in the background; completes once its session exists (session.created is
-  // committed) with its id, or with the error that refused it.
+  // Starts a job in the background (job.id: its store id; job.tenant set); completes once its
+  // session exists (session.created is committed) with its store id, or with the error that
+  // refused it: permission denied when the tenant's policy does. Beyond the tenant's
+  // max_concurrent_jobs the job is created and queued.
   asio::awaitable<Result<std::string>> start(agent::NewJob job);
   // Continues a stored job in the background; an error when it runs already.
   asio::awaitable<Status> resume(std::string id);
@@ -148,16 +163,27 @@ class AgentHub : public std::enable_shared_from_this<AgentHub> {
 
  private:
   AgentHub(memory::Store& store, HubOptions options);
+  using Run = std::function<asio::awaitable<Result<agent::RunResult>>()>;
   agent::JobObserver observer(const std::string& id);
   void publish(const std::string& session, std::shared_ptr<const HubMessage> message);
-  void launch(const std::string& id, std::function<asio::awaitable<Result<agent::RunResult>>()> run);
+  // Runs `run` now, or queues it when the session's tenant runs as many jobs as it may.
+  void launch(const std::string& id, Run run);
+  // A run ended: the tenant's next queued one starts.
+  void run_ended(const std::string& id);
+  std::string tenant_of(std::string_view id) const;
+  bool has_slot(std::string_view tenant) const;
+  // WORKSPACE_ROOT/TENANT/ID, checked to lie strictly inside the tenant's folder.
+  Result<std::string> workspace_for(std::string_view tenant, std::string_view id) const;
 
   memory::Store& store_;
   HubOptions options_;
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::weak_ptr<Feed>>, std::less<>> feeds_;
-  std::set<std::string, std::less<>> running_;  // guarded by mu_ (written on the runtime thread)
+  // Guarded by mu_, written on the runtime thread.
+  std::map<std::string, std::string, std::less<>> running_;  // store id -> tenant
+  std::map<std::string, std::deque<std::pair<std::string, Run>>, std::less<>> queues_;  // by tenant
+  std::set<std::string, std::less<>> queued_;
 };
 
 }  // namespace mnemo::server

@@ -8,11 +8,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include <mnemo/base/status.h>
 #include <mnemo/server/auth.h>
+#include <mnemo/server/exchange.h>
 #include <mnemo/server/metrics.h>
 #include <mnemo/server/router.h>
 
@@ -33,7 +35,21 @@ struct ServerOptions {
   std::shared_ptr<const Authenticator> auth;
   // SIGINT and SIGTERM begin a graceful shutdown.
   bool handle_signals = false;
+  // Browser origins allowed besides the server's own (docs/server.md, "Browsers").
+  std::vector<std::string> allowed_origins;
 };
+
+// The request's origin policy (browsers): a request that carries Origin must come from the server's
+// own origin or an allowed one when it changes state (not GET, HEAD or OPTIONS) or upgrades to a
+// WebSocket; without API keys, Host must name a loopback address (DNS rebinding). Bodies are JSON or
+// YAML. An empty status is a pass; otherwise why not, with the HTTP status to answer.
+struct Refusal {
+  unsigned status = 0;
+  std::string message;
+  std::string code;
+};
+Refusal check_browser_rules(const HttpRequest& request, bool has_auth, bool tls,
+                            const std::vector<std::string>& allowed_origins);
 
 // "HOST:PORT" ("[::1]:8080" for IPv6) as an endpoint; the error names what is wrong.
 Result<asio::ip::tcp::endpoint> parse_listen_address(std::string_view listen);
