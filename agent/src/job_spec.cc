@@ -288,6 +288,8 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
           return error_at(src, f->key.Mark(), field + ".hosts is only for http_get");
         }
         MNEMO_RETURN_IF_ERROR(parse_hosts(src, f->value, field + ".hosts", tool.hosts));
+        for (const std::string& h : tool.hosts)
+          if (h.find('*') == std::string::npos) tool.private_hosts.push_back(h);
       }
       field += ".name";
     } else if (!item.IsScalar()) {

@@ -199,7 +199,12 @@ Result<JobSpec> apply_policy(const JobSpec& in, const OperatorConfig& config,
   }
 
   for (size_t i = 0; i < spec.tools.size(); ++i) {
-    const ToolSpec& t = spec.tools[i];
+    ToolSpec& t = spec.tools[i];
+    // Non-public addresses only through hosts the operator lists as they are.
+    std::erase_if(t.private_hosts, [&](const std::string& h) {
+      return std::find(policy.http_get_hosts.begin(), policy.http_get_hosts.end(), h) ==
+             policy.http_get_hosts.end();
+    });
     for (size_t j = 0; j < t.hosts.size(); ++j) {
       if (!covered(t.hosts[j], policy.http_get_hosts)) {
         return Status::permission_denied(

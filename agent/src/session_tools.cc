@@ -1,6 +1,7 @@
 // The tool half of a step: approvals, intents, running each call in the sandbox with its timeout
 // and the job's cancellation, and committing each result (the step's last one with the KV snapshot
 // and the tokens the results add to the transcript).
+#include <mnemo/sandbox/workspace.h>
 #include <mnemo/tools/builtin_tools.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -31,6 +32,12 @@ Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegis
     if (t.is_command()) {
       tool = tools::make_command_tool(
           {t.name, t.description, t.parameters_json, t.command, t.idempotent});
+    } else if (t.name == "http_get") {
+      // The job's own hosts (docs/tools.md); without any, every host is refused.
+      tools::HttpGetOptions http;
+      http.allowed_hosts = t.hosts;
+      http.private_hosts = t.private_hosts;
+      tool = tools::make_http_get_tool(std::move(http));
     } else {
       tool = builtins.find(t.name);
       if (!tool) {
@@ -59,6 +66,14 @@ Status build_tools(const JobState& state, memory::Store* store, tools::ToolRegis
   if (!context.workspace.empty() && !std::filesystem::is_directory(context.workspace)) {
     return Status::invalid_argument("the job's workspace " + context.workspace +
                                     " is not a directory");
+  }
+  if (!context.workspace.empty()) {
+    std::error_code ec;
+    const std::string real = std::filesystem::canonical(context.workspace, ec).string();
+    if (Status s = sandbox::check_workspace_path(ec ? context.workspace : real); !s) {
+      return Status::invalid_argument(s.message() +
+                                      " (the job's workspace: run it elsewhere or give --workspace)");
+    }
   }
   return Status::ok();
 }

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -244,6 +245,21 @@ const char* errno_name(int e) {
   _exit(first_error == ENOENT ? 127 : 126);
 }
 
+// Our memory is a copy of mnemo's: overwriting argv and environ there changes what /proc/1/cmdline
+// and /proc/1/environ show inside the sandbox, and nothing in mnemo itself.
+void wipe_process_args(const ChildPlan& plan) {
+  static constexpr char kName[] = "mnemo-sandbox-init";
+  if (plan.arg_start && plan.arg_end > plan.arg_start) {
+    char* p = reinterpret_cast<char*>(plan.arg_start);
+    const size_t n = plan.arg_end - plan.arg_start;
+    std::memset(p, 0, n);
+    std::memcpy(p, kName, std::min(n - 1, sizeof kName - 1));
+  }
+  if (plan.env_start && plan.env_end > plan.env_start) {
+    std::memset(reinterpret_cast<char*>(plan.env_start), 0, plan.env_end - plan.env_start);
+  }
+}
+
 // PID 1 of the sandbox: reaps every orphan and exits when the command does, which makes the
 // kernel kill whatever the command left behind.
 [[noreturn]] void run_init(const ChildPlan& plan, pid_t command) {
@@ -266,6 +282,7 @@ const char* errno_name(int e) {
 void child_main(const ChildPlan& plan) {
   const bool isolated = plan.mode == SandboxMode::kIsolated;
   close(plan.sync_write_fd);
+  if (isolated) wipe_process_args(plan);
   if (isolated) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (setsid() < 0) fail(plan, "setsid");
   // Init keeps none of mnemo's stdio (a terminal, perhaps): only the command gets fresh ones.

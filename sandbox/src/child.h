@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct ChildPlan {
   int status_fd = -1;        // write end: init writes the command's wait status here
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // mnemo's argv and environment in memory (from /proc/self/stat): the sandbox's init is a clone
+  // of mnemo, so /proc/1/cmdline would show mnemo's command line; the child wipes them.
+  uintptr_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
 };
 
 // The body of the cloned child; never returns.

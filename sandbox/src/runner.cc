@@ -20,6 +20,8 @@
 #include <boost/asio/strand.hpp>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <memory>
 #include <optional>
 
@@ -99,6 +101,25 @@ std::vector<std::string> exec_candidates(const std::string& argv0) {
 }
 
 rlimit limit_of(uint64_t soft, uint64_t hard) { return rlimit{soft, hard}; }
+
+// Fields 48-51 of /proc/self/stat: where our argv and environment lie in memory.
+void read_arg_area(ChildPlan& plan) {
+  std::ifstream f("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  uint64_t v[4] = {};
+  for (int i = 3; i <= 51 && rest >> field; ++i) {
+    if (i >= 48) v[i - 48] = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  plan.arg_start = v[0];
+  plan.arg_end = v[1];
+  plan.env_start = v[2];
+  plan.env_end = v[3];
+}
 
 class Execution : public std::enable_shared_from_this<Execution> {
  public:
@@ -193,6 +214,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
     plan.filter_len = static_cast<unsigned short>((*filter)->size());
     std::ifstream last("/proc/sys/kernel/cap_last_cap");
     if (!(last >> plan.cap_last)) plan.cap_last = 63;
+    read_arg_area(plan);
     return Status::ok();
   }
 

@@ -5,6 +5,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -49,7 +50,19 @@ constexpr const char* kDenied[] = {
     "acct",
     "quotactl",
     "syslog",
+    // io_uring performs I/O outside the filter's sight and is a large attack surface.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 };
+
+// READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT.
+constexpr scmp_datum_t kDeniedPersonaFlags[] = {0x0400000, 0x0040000, 0x0100000, 0x0200000};
+
+// Address families a sandboxed socket may not use: AF_VSOCK is not confined by the network
+// namespace (on a VM the hypervisor's CID answers), the rest reach kernel subsystems or the host.
+constexpr int kDeniedFamilies[] = {AF_VSOCK, AF_PACKET, AF_KEY, AF_BLUETOOTH, AF_ALG, AF_TIPC,
+                                   AF_RDS, AF_XDP};
 
 // CLONE_NEWTIME shares its bit with the exit signal in clone(), so only unshare (denied) covers it.
 constexpr unsigned long kNamespaceFlags[] = {CLONE_NEWNS,    CLONE_NEWUTS, CLONE_NEWIPC,
@@ -76,6 +89,27 @@ Status build(std::vector<sock_filter>& out) {
     int rc =
         seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
     if (rc < 0) return fail("clone rule", rc);
+  }
+  for (int family : kDeniedFamilies) {
+    for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+      int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family)));
+      if (rc < 0) return fail("socket rule", rc);
+    }
+  }
+  // personality: flags that weaken the command's own memory protections are refused; the query
+  // (0xffffffff, all bits set) still answers. One comparison per rule (libseccomp's limit): a flag
+  // set with bit 31 clear, or bit 31 set with any other bit clear (no real persona has bit 31).
+  for (scmp_datum_t flag : kDeniedPersonaFlags) {
+    int rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, flag | 0x80000000u, flag));
+    if (rc < 0) return fail("personality rule", rc);
+  }
+  for (int bit = 0; bit < 31; ++bit) {
+    const scmp_datum_t b = scmp_datum_t{1} << bit;
+    int rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, b | 0x80000000u, 0x80000000u));
+    if (rc < 0) return fail("personality rule", rc);
   }
   // libc falls back to clone(), whose flags the filter can read; clone3 passes them in memory.
   if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc < 0) {

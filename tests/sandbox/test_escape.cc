@@ -107,6 +107,30 @@ TEST_CASE("ptrace, mount, unshare, keyctl, bpf and namespace clones fail with EP
   }
   CHECK(field(r->stdout_data, "clone3") == std::to_string(ENOSYS));
   CHECK(field(r->stdout_data, "fork") == "0");  // plain clone still works
+  CHECK(field(r->stdout_data, "io_uring_setup") == eperm);
+  CHECK(field(r->stdout_data, "personality_read_implies_exec") == eperm);
+  CHECK(field(r->stdout_data, "personality_no_randomize") == eperm);
+  CHECK(field(r->stdout_data, "personality_query") == "0");
+  // Not confined by the network namespace (vsock reaches a VM's hypervisor): refused outright.
+  CHECK(field(r->stdout_data, "vsock") == std::to_string(EAFNOSUPPORT));
+  CHECK(field(r->stdout_data, "packet") == std::to_string(EAFNOSUPPORT));
+  CHECK(field(r->stdout_data, "inet") == "0");
+}
+
+TEST_CASE("the sandbox's /proc does not show mnemo's command line or environment") {
+  Workspace ws;
+  setenv("MNEMO_TEST_SECRET_VALUE", "hunter2", 1);
+  const std::string script =
+      "cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/1/environ 2>/dev/null | tr '\\0' ' '";
+  auto r = sandbox::run(request(ws, {"sh", "-c", script}));
+  unsetenv("MNEMO_TEST_SECRET_VALUE");
+  REQUIRE(r);
+  INFO(r->stdout_data);
+  // The sandbox's init is a clone of mnemo (here the test binary): its argv and environment are
+  // wiped before the command starts.
+  CHECK(r->stdout_data.find("test_sandbox") == std::string::npos);
+  CHECK(r->stdout_data.find("mnemo-sandbox-init") != std::string::npos);
+  CHECK(r->stdout_data.find("hunter2") == std::string::npos);
 }
 
 TEST_CASE("the command has no capabilities, no_new_privs and a seccomp filter") {

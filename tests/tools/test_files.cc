@@ -115,3 +115,31 @@ TEST_CASE("write_file refuses a hard link to a file outside, and read_file refus
   test::spit(f.ws.path / "bin", std::string("\x7f" "ELF\0\0", 6));
   CHECK(f.read("bin").content.find("binary file") != std::string::npos);
 }
+
+TEST_CASE("read_file refuses a hard link, as write_file does") {
+  Fixture f;
+  // A hard link made inside the workspace to a file outside it (same file system).
+  REQUIRE(::link((f.outside.path / "secret.txt").c_str(), (f.ws.path / "innocent.txt").c_str()) ==
+          0);
+  ToolResult r = f.read("innocent.txt");
+  CHECK_FALSE(r.ok);
+  CHECK(r.content.find("TOP SECRET") == std::string::npos);
+  CHECK_THAT(r.content, Catch::Contains("hard links"));
+  CHECK_FALSE(f.write("innocent.txt", "x").ok);
+  CHECK(test::slurp(f.outside.path / "secret.txt") == "TOP SECRET");
+}
+
+TEST_CASE("the file tools refuse the host root, system directories and $HOME as the workspace") {
+  Fixture f;
+  std::vector<std::string> refused = {"/", "/etc", "/root", "/usr"};
+  if (const char* home = getenv("HOME"); home && *home) refused.push_back(home);
+  for (const std::string& ws : refused) {
+    INFO(ws);
+    f.ctx.workspace = ws;
+    ToolResult list = f.call("list_dir", R"({})");
+    CHECK_FALSE(list.ok);
+    CHECK_THAT(list.content, Catch::Contains("workspace"));
+    CHECK_FALSE(f.read("etc/hostname").ok);
+    CHECK_FALSE(f.read("hostname").ok);
+  }
+}

@@ -66,6 +66,9 @@ class ReadFileTool final : public Tool {
     struct stat st {};
     if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
       return ToolResult::error("read_file: '" + path + "' is not a regular file");
+    // The same rule as write_file: a hard link could tie a workspace name to a file elsewhere.
+    if (st.st_nlink > 1)
+      return ToolResult::error("read_file: '" + path + "' has several hard links; refusing to read");
     const auto size = static_cast<uint64_t>(st.st_size);
     if (offset > size)
       return ToolResult::error("read_file: offset " + std::to_string(offset) + " is past the end ('" +

@@ -5,6 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <stdlib.h>
+
+#include <mnemo/sandbox/workspace.h>
+
 #include <cstring>
 
 namespace mnemo::tools::internal {
@@ -75,6 +80,12 @@ Result<ResolvedParent> resolve_parent(const std::string& workspace, std::string_
   Result<std::vector<std::string>> parts = split_workspace_path(path, allow_root);
   if (!parts) return parts.status();
   if (workspace.empty()) return Status::invalid_argument("no workspace is configured");
+  // The same directories the sandbox refuses (the host root, system directories, $HOME itself):
+  // `cd / && mnemo run job.yaml` must not hand the file tools the whole machine.
+  char real[PATH_MAX];
+  if (!realpath(workspace.c_str(), real))
+    return Status::io_error("the workspace '" + workspace + "': " + std::strerror(errno));
+  MNEMO_RETURN_IF_ERROR(sandbox::check_workspace_path(real));
   UniqueFd dir(open(workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0)
     return Status::io_error("the workspace '" + workspace + "': " + std::strerror(errno));

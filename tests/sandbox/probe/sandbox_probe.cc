@@ -64,6 +64,15 @@ int syscalls() {
   report("tiocsti_high_bits", syscall(SYS_ioctl, 0, TIOCSTI | (1ul << 32), &c));
   char sel = TIOCL_GETSHIFTSTATE;
   report("tioclinux", ioctl(0, TIOCLINUX, &sel));
+  char params[120] = {};  // struct io_uring_params
+  report("io_uring_setup", syscall(SYS_io_uring_setup, 4, params));
+  report("vsock", socket(40 /* AF_VSOCK */, SOCK_STREAM, 0));
+  report("packet", socket(17 /* AF_PACKET */, SOCK_RAW, 0));
+  report("personality_read_implies_exec", syscall(SYS_personality, 0x0400000 /* READ_IMPLIES_EXEC */));
+  report("personality_no_randomize", syscall(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */));
+  long query = syscall(SYS_personality, 0xffffffffUL);
+  std::printf("personality_query=%d\n", query < 0 ? errno : 0);
+  report("inet", socket(AF_INET, SOCK_STREAM, 0));  // still allowed
   return 0;
 }
 

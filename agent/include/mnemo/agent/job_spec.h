@@ -58,6 +58,9 @@ struct ToolSpec {
   // http_get: the hosts it may reach ("example.com", "*.example.com", "*", an IP address);
   // loopback, link-local and private addresses only through a host listed without a wildcard.
   std::vector<std::string> hosts;
+  // Those of `hosts` that may resolve to non-public addresses: the ones listed without a
+  // wildcard (in a tenant's job, only where the operator lists them so too).
+  std::vector<std::string> private_hosts;
   bool is_command() const { return !command.empty(); }
 };
 

@@ -27,6 +27,9 @@ struct HttpGetOptions {
   bool allow_private_addresses = false;
   // Single addresses exempted from that rule ("127.0.0.1", "::1"), for a known local service.
   std::vector<std::string> allowed_addresses;
+  // Hosts (exact names or addresses, never wildcards) whose connections may go to non-public
+  // addresses: a job lists "localhost" or "10.0.0.5" on purpose.
+  std::vector<std::string> private_hosts;
   size_t max_bytes = 1u << 20;  // a larger body is an error, the transfer stops at the cap
   std::chrono::milliseconds timeout{30000};  // whole call, redirects included
   int max_redirects = 5;
