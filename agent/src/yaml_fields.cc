@@ -268,7 +268,8 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 Result<std::chrono::milliseconds> read_duration(const Source& source, const YAML::Node& node,
                                                 std::string_view field) {
   std::optional<std::chrono::milliseconds> value;
-  if (is_plain_scalar(node)) value = parse_duration(node.Scalar());
+  // Quoted too: JSON jobs can only write "30s" as a string, and the text is unambiguous.
+  if (node.IsScalar()) value = parse_duration(node.Scalar());
   if (!value)
     return error_at(source, node.Mark(),
                     std::string(field) + " must be a duration like 30s, 5m or 2h");
@@ -277,7 +278,7 @@ Result<std::chrono::milliseconds> read_duration(const Source& source, const YAML
 
 Result<uint64_t> read_size(const Source& source, const YAML::Node& node, std::string_view field) {
   std::optional<uint64_t> value;
-  if (is_plain_scalar(node)) value = parse_size(node.Scalar());
+  if (node.IsScalar()) value = parse_size(node.Scalar());
   if (!value)
     return error_at(source, node.Mark(), std::string(field) + " must be a size like 256M or 1G");
   return *value;

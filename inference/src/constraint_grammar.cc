@@ -47,6 +47,9 @@ void Trie::add(const Syms& s, int32_t terminal) {
 
 namespace {
 
+constexpr size_t kMaxToolBytes = 256 * 1024;
+constexpr size_t kMaxEnumValues = 4096;
+
 using GImpl = ToolCallGrammar::Impl;
 
 const PyJson* get(const PyJson& obj, std::string_view key) {
@@ -87,6 +90,11 @@ class SchemaCompiler {
     if (const PyJson* e = get(v, "enum")) {
       if (e->type() != PyJson::Type::kArray || e->items().empty()) {
         return Status::invalid_argument(path + ".enum: must be a non-empty array");
+      }
+      if (e->items().size() > kMaxEnumValues) {
+        return Status::invalid_argument(path + ".enum: " + std::to_string(e->items().size()) +
+                                        " values; a constrained enum has at most " +
+                                        std::to_string(kMaxEnumValues));
       }
       std::vector<const PyJson*> values;
       for (const PyJson& x : e->items()) values.push_back(&x);
@@ -395,6 +403,15 @@ Result<std::shared_ptr<const ToolCallGrammar>> ToolCallGrammar::compile(
     return Status::invalid_argument("the V3 call syntax has no reasoning block");
   }
   g->schemas.push_back(Schema{});  // [0]: any JSON value, shortest "0"
+  // The grammar's size grows with the schemas: bounded before any work, so that no request can
+  // keep the cores busy compiling one.
+  size_t total = 0;
+  for (const std::string& t : tools) total += t.size();
+  if (total > kMaxToolBytes) {
+    return Status::invalid_argument("tools: the definitions are " + std::to_string(total) +
+                                    " bytes; a constrained call takes at most " +
+                                    std::to_string(kMaxToolBytes));
+  }
   for (size_t i = 0; i < tools.size(); ++i) {
     auto def = parse_py_json(tools[i]);
     if (!def) return def.status().with_context("tools[" + std::to_string(i) + "]");

@@ -29,7 +29,7 @@ int64_t now_us() {
 
 // A value handed from the runtime's thread to a coroutine on another executor.
 template <typename T>
-class OneShot {
+class OneShot : public std::enable_shared_from_this<OneShot<T>> {
  public:
   explicit OneShot(asio::any_io_executor ex) : timer_(ex) {
     timer_.expires_at(asio::steady_timer::time_point::max());
@@ -40,7 +40,8 @@ class OneShot {
       if (value_) return;
       value_.emplace(std::move(value));
     }
-    asio::post(timer_.get_executor(), [this] { timer_.cancel(); });
+    // The waiter may already have seen the value and gone: the wake-up keeps the timer alive.
+    asio::post(timer_.get_executor(), [self = this->shared_from_this()] { self->timer_.cancel(); });
   }
   asio::awaitable<T> wait() {
     for (;;) {
@@ -496,8 +497,8 @@ agent::JobObserver AgentHub::observer(const std::string& id) {
   return o;
 }
 
-void AgentHub::launch(const std::string& id, Run run) {
-  const std::string tenant = tenant_of(id);
+void AgentHub::launch(const std::string& id, Run run, std::string tenant) {
+  if (tenant.empty()) tenant = tenant_of(id);
   const uint32_t slots = config().tenant(tenant).max_concurrent_jobs;
   {
     std::lock_guard lock(mu_);
@@ -579,19 +580,23 @@ asio::awaitable<Result<std::string>> AgentHub::start(agent::NewJob job) {
       inner(e);
       if (e.type == "session.created") ready->set(Status::ok());
     };
-    if (!self->has_slot(job.tenant)) {
+    const std::string tenant = job.tenant;
+    if (!self->has_slot(tenant)) {
       // Created now (so the client has its id and sees it queued), run when a slot frees.
       asio::co_spawn(
           self->impl_->io,
-          [self, ready, job = std::move(job), obs]() mutable -> asio::awaitable<void> {
+          [self, ready, job = std::move(job), tenant]() mutable -> asio::awaitable<void> {
             const std::string id = job.id;
-            auto op = self->impl_->runtime->create(std::move(job), obs);
+            // Its own observer: the HTTP answer waits for the queueing, not for session.created.
+            auto op = self->impl_->runtime->create(std::move(job), self->observer(id));
             Result<agent::JobState> created = co_await std::move(op);
             if (!created) {
               ready->set(created.status());
               co_return;
             }
-            self->launch(id, [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
+            self->launch(
+                id, [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); },
+                tenant);
             ready->set(Status::ok());
           },
           asio::detached);
@@ -604,7 +609,8 @@ asio::awaitable<Result<std::string>> AgentHub::start(agent::NewJob job) {
                    Result<agent::RunResult> r = co_await std::move(op);
                    ready->set(r ? Status::ok() : r.status());
                    co_return r;
-                 });
+                 },
+                 tenant);
   });
   auto wait = ready->wait();
   Status s = co_await std::move(wait);

@@ -8,6 +8,10 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace mnemo::server {
 namespace {
 
@@ -63,6 +67,34 @@ Exchange::Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpRe
       params_(std::move(params)),
       write_timeout_(write_timeout),
       keep_alive_(request.keep_alive()) {}
+
+void Exchange::watch_disconnect(std::function<void()> on_gone) {
+  stop_watch();
+  auto live = std::make_shared<bool>(true);
+  watching_ = live;
+  auto& socket = stream_.socket();
+  socket.async_wait(asio::socket_base::wait_read,
+                    [live, &socket, on_gone = std::move(on_gone)](boost::system::error_code ec) {
+                      if (!*live || ec == asio::error::operation_aborted) return;
+                      char c;
+                      // Readable: either the peer's end (0 bytes, or an error) or a next request.
+                      const ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+                      if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                        *live = false;
+                        on_gone();
+                      }
+                    });
+}
+
+void Exchange::stop_watch() {
+  if (!watching_) return;
+  if (*watching_) {
+    *watching_ = false;
+    boost::system::error_code ignored;
+    stream_.socket().cancel(ignored);
+  }
+  watching_.reset();
+}
 
 std::string_view Exchange::param(std::string_view name) const {
   auto it = params_.find(name);

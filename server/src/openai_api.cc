@@ -271,6 +271,16 @@ asio::awaitable<void> OpenAiApi::Impl::chat_completions(Exchange& ex) {
     feed->notify();
   };
   const inference::RequestId rid = engine->submit(std::move(request));
+  // Nobody waits for the answer once the client is gone: the request ends, also mid-prefill.
+  auto gone = std::make_shared<bool>(false);
+  ex.watch_disconnect([gone, feed] {
+    *gone = true;
+    feed->wake.cancel();
+  });
+  struct StopWatch {
+    Exchange& ex;
+    ~StopWatch() { ex.stop_watch(); }
+  } stop_watch{ex};
 
   inference::StreamDecoder decoder(tokenizer);
   TurnAssembler turn(req.thinking, req.stop, req.digest);
@@ -300,6 +310,7 @@ asio::awaitable<void> OpenAiApi::Impl::chat_completions(Exchange& ex) {
       }
     }
     deltas.clear();
+    if (*gone) client_ok = false;
     if ((turn.stopped() || !client_ok) && !cancelled) cancelled = engine->cancel(rid);
     feed->wake.expires_at(asio::steady_timer::time_point::max());
     auto wait = feed->wake.async_wait(kTuple);

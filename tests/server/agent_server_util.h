@@ -31,6 +31,7 @@ inline std::string echo_job_json(int max_steps, bool approval = false) {
 
 struct AgentServerOptions {
   bool keys = false;  // two tenants, acme and globex, with a key each
+  std::string config;  // the operator's YAML (mnemo serve --config); empty: the defaults
   std::chrono::milliseconds read_timeout{5000};
   server::WsOptions ws;
 };
@@ -56,6 +57,12 @@ class AgentServer {
     metrics_ = std::make_shared<server::Metrics>();
     server::HubOptions ho;
     ho.runtime.default_model_dir = server_model_dir();
+    if (!o.config.empty()) {
+      auto config = agent::parse_operator_config(o.config, "serve.yaml");
+      INFO(config.status().message());
+      REQUIRE(config);
+      ho.runtime.config = std::make_shared<const agent::OperatorConfig>(*config);
+    }
     ho.workspace_root = (root_ / "workspaces").string();
     hub_ = server::AgentHub::create(*store_, ho, metrics_);
     auto router = std::make_shared<server::Router>();
@@ -64,6 +71,7 @@ class AgentServer {
     server::add_session_routes(*router, hub_, o.ws, metrics_);
     server::ServerOptions so;
     so.listen = "127.0.0.1:0";
+    if (ho.runtime.config) so.allowed_origins = ho.runtime.config->allowed_origins;
     if (o.keys) so.auth = server::make_store_authenticator(*store_);
     so.read_timeout = o.read_timeout;
     so.shutdown_grace = std::chrono::milliseconds(2000);
@@ -123,14 +131,15 @@ namespace websocket = beast::websocket;
 
 class WsClient {
  public:
-  explicit WsClient(uint16_t port, const std::string& key = {}) : ws_(io_) {
+  // `origin`: the Origin header a browser would send (none: a non-browser client).
+  explicit WsClient(uint16_t port, const std::string& key = {}, const std::string& origin = {})
+      : ws_(io_) {
     beast::get_lowest_layer(ws_).connect(
         tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-    if (!key.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([key](websocket::request_type& req) {
-        req.set(http::field::authorization, "Bearer " + key);
-      }));
-    }
+    ws_.set_option(websocket::stream_base::decorator([key, origin](websocket::request_type& req) {
+      if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
+      if (!origin.empty()) req.set(http::field::origin, origin);
+    }));
     ws_.read_message_max(64 * 1024 * 1024);
     ws_.handshake("127.0.0.1", "/v1/sessions");
   }

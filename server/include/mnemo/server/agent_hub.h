@@ -167,7 +167,8 @@ class AgentHub : public std::enable_shared_from_this<AgentHub> {
   agent::JobObserver observer(const std::string& id);
   void publish(const std::string& session, std::shared_ptr<const HubMessage> message);
   // Runs `run` now, or queues it when the session's tenant runs as many jobs as it may.
-  void launch(const std::string& id, Run run);
+  // `tenant`: the session's (looked up when empty; a job being created has no session yet).
+  void launch(const std::string& id, Run run, std::string tenant = {});
   // A run ended: the tenant's next queued one starts.
   void run_ended(const std::string& id);
   std::string tenant_of(std::string_view id) const;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,13 @@ class Exchange {
   beast::flat_buffer& buffer() { return buffer_; }
   bool released() const { return released_; }
 
+  // Calls on_gone (on the connection's strand) once the client closes or resets the connection
+  // while the handler works (a request whose answer nobody waits for is cancelled, prefill
+  // included). Bytes of a pipelined next request end the watch without a call. Stops when the
+  // handler ends.
+  void watch_disconnect(std::function<void()> on_gone);
+  void stop_watch();
+
   // The status sent (0 before any), and whether the connection may carry another request.
   unsigned status() const { return status_; }
   bool keep_alive() const { return keep_alive_; }
@@ -81,6 +89,7 @@ class Exchange {
   bool keep_alive_ = true;
   bool streaming_ = false;
   bool released_ = false;
+  std::shared_ptr<bool> watching_;  // the live watch's flag; false once stopped
 };
 
 using Handler = std::function<asio::awaitable<void>(Exchange&)>;
