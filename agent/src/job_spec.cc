@@ -1,6 +1,8 @@
 #include <mnemo/agent/job_spec.h>
 
 #include <mnemo/base/file.h>
+#include <mnemo/tools/builtin_tools.h>
+#include <mnemo/tools/json_schema.h>
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -9,6 +11,7 @@
 #include <cctype>
 #include <functional>
 #include <limits>
+#include <set>
 
 #include "yaml_fields.h"
 
@@ -226,6 +229,9 @@ Status parse_command_tool(const Source& src, const YAML::Node& item, const Field
     }
     auto json = yaml::to_json_text(src, f->value, field + ".parameters");
     if (!json) return json.status();
+    // Checked here, so that a keyword outside the subset is named with its place in the file.
+    if (auto schema = tools::JsonSchema::parse(*json); !schema)
+      return error_at(src, f->value.Mark(), field + ".parameters: " + schema.status().message());
     tool.parameters_json = *json;
   }
   if (const yaml::Field* f = fields.find("idempotent")) {
@@ -235,6 +241,19 @@ Status parse_command_tool(const Source& src, const YAML::Node& item, const Field
   }
   (void)item;
   return Status::ok();
+}
+
+// The built-in tools' names, for unknown-tool errors at their place in the file.
+const std::set<std::string>& builtin_names() {
+  static const std::set<std::string> names = [] {
+    tools::ToolRegistry registry;
+    std::set<std::string> out;
+    if (tools::add_builtin_tools(registry)) {
+      for (const std::string& n : registry.names()) out.insert(n);
+    }
+    return out;
+  }();
+  return names;
 }
 
 Status parse_hosts(const Source& src, const YAML::Node& node, const std::string& field,
@@ -306,6 +325,13 @@ Status parse_tools(const Source& src, const YAML::Node& node, std::vector<ToolSp
       return error_at(
           src, name_node.Mark(),
           field + " duplicates tool " + *name + " (tools[" + std::to_string(it->second) + "])");
+    }
+    if (!tool.is_command() && !builtin_names().count(*name)) {
+      std::string names;
+      for (const std::string& n : builtin_names()) names += (names.empty() ? "" : ", ") + n;
+      return error_at(src, name_node.Mark(),
+                      field + ": unknown tool " + *name + " (built-ins: " + names +
+                          "; a job-defined tool needs a command)");
     }
     seen.emplace(*name, i);
     tool.name = *name;

@@ -255,3 +255,62 @@ TEST_CASE("render_input rejects missing and unknown inputs") {
   REQUIRE(rendered);
   CHECK(*rendered == "no placeholders");
 }
+
+TEST_CASE("unknown tools and schema keywords are named at their place in the file") {
+  CHECK(error_of("name: a\ninput: x\ntools:\n  - shell\n  - sehll\n") ==
+        "jobs/fix.yaml:5:5: tools[1]: unknown tool sehll (built-ins: http_get, list_dir, "
+        "read_file, search_history, shell, write_file; a job-defined tool needs a command)");
+  const std::string bad_schema =
+      "name: a\ninput: x\ntools:\n  - name: t\n    command: echo\n    parameters:\n"
+      "      type: object\n      properties:\n        x: {type: string, pattern: '^a'}\n";
+  const std::string e = error_of(bad_schema);
+  CHECK(e.rfind("jobs/fix.yaml:7:7: tools[0].parameters: ", 0) == 0);
+  CHECK(e.find("pattern") != std::string::npos);
+}
+
+TEST_CASE("a job's size, its expansion through aliases and its depth are bounded") {
+  std::string bomb = "name: a\ninput: x\nsampling:\n  seed: 1\nx0: &x0 [1, 2, 3, 4, 5, 6, 7, 8]\n";
+  for (int i = 1; i < 8; ++i) {
+    const std::string p = "*x" + std::to_string(i - 1);
+    bomb += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [" + p + ", " + p + ", " + p +
+            ", " + p + ", " + p + ", " + p + ", " + p + ", " + p + "]\n";
+  }
+  CHECK_THAT(error_of(bomb), Catch::Contains("more than 20000 YAML nodes"));
+  CHECK_THAT(error_of("name: a\ninput: x\nsampling: " + std::string(100, '[') + std::string(100, ']')),
+             Catch::Contains("nests more than 64 levels"));
+  CHECK_THAT(error_of("name: a\ninput: " + std::string(2 << 20, 'x') + "\n"),
+             Catch::Contains("a job holds at most 1048576"));
+}
+
+TEST_CASE("sizes and durations may be quoted (JSON jobs), and sandbox.disk is a size") {
+  JobSpec spec = parse_ok(
+      R"({"name": "a", "input": "x", "sandbox": {"memory": "1G", "timeout": "2m", "disk": "64M"}})");
+  CHECK(spec.sandbox.memory_bytes == (1ull << 30));
+  CHECK(spec.sandbox.timeout == std::chrono::minutes(2));
+  CHECK(spec.sandbox.disk_bytes == (64ull << 20));
+  CHECK(spec.given.count("sandbox.memory"));
+  CHECK_FALSE(spec.given.count("limits.max_steps"));
+  CHECK(spec.where("sandbox.memory").rfind("jobs/fix.yaml:1:", 0) == 0);
+}
+
+TEST_CASE("a remote model names a configured endpoint or a URL, not both") {
+  JobSpec e = parse_ok("name: a\ninput: x\nmodel:\n  remote:\n    endpoint: deepseek\n");
+  CHECK(e.model.remote.endpoint == "deepseek");
+  CHECK(error_of("name: a\ninput: x\nmodel:\n  remote:\n    endpoint: d\n    base_url: http://x\n") ==
+        "jobs/fix.yaml:6:5: model.remote.base_url comes from the endpoint; give either endpoint or "
+        "base_url");
+}
+
+TEST_CASE("http_get takes the hosts it may reach; hosts are for http_get only") {
+  JobSpec spec = parse_ok(
+      "name: a\ninput: x\ntools:\n  - name: http_get\n    hosts: [example.com, '*.github.com', "
+      "127.0.0.1]\n");
+  REQUIRE(spec.tools.size() == 1);
+  CHECK(spec.tools[0].hosts.size() == 3);
+  // Non-public addresses only through hosts listed without a wildcard.
+  CHECK(spec.tools[0].private_hosts == std::vector<std::string>{"example.com", "127.0.0.1"});
+  CHECK_THAT(error_of("name: a\ninput: x\ntools:\n  - name: shell\n    hosts: [a.com]\n"),
+             Catch::Contains("tools[0].hosts is only for http_get"));
+  CHECK_THAT(error_of("name: a\ninput: x\ntools:\n  - name: http_get\n    hosts: ['a*b.com']\n"),
+             Catch::Contains("must be a host name"));
+}

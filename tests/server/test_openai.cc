@@ -2,6 +2,8 @@
 // calls whose arguments fit the schema, a tool result round trip, and request errors.
 #include <mnemo/tools/json_schema.h>
 
+#include <thread>
+
 #include "server/server_test_util.h"
 
 using namespace mnemo;
@@ -238,4 +240,46 @@ TEST_CASE("bad requests get 400 in OpenAI's error shape naming what is wrong",
                                      R"({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]})");
   CHECK(wrong_model.status == 404);
   CHECK(wrong_model.json().at("error").at("code") == "model_not_found");
+}
+
+TEST_CASE("a completion whose client leaves is cancelled, during its prefill too",
+          "[server][openai][disconnect]") {
+  TestServer server;
+  auto metric = [&](const std::string& name) {
+    HttpResult m = http_request(server.port(), http::verb::get, "/metrics");
+    const size_t at = m.body.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stoll(m.body.substr(at + name.size() + 2));
+  };
+  std::string words;
+  for (int i = 0; i < 6000; ++i) words += "w" + std::to_string(i) + " ";
+  const std::string body = R"({"model": "tiny", "max_tokens": 4000, "messages": [{"role": "user", "content": ")" +
+                           words + R"("}]})";
+  const int64_t before = metric("mnemo_generated_tokens_total");
+  {
+    boost::asio::io_context io;
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
+    const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Content-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    boost::asio::write(s, boost::asio::buffer(req));
+    // Accepted and running (the probe's own request is the other one)...
+    const auto running_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (metric("mnemo_active_requests") < 2) {
+      REQUIRE(std::chrono::steady_clock::now() < running_by);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // ...and its prompt of ~18k tokens still being prefilled when the client goes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(metric("mnemo_generated_tokens_total") == before);
+  }
+  // The request ends soon after, long before its 4000 tokens would have been generated; nothing
+  // else runs meanwhile.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (metric("mnemo_active_requests") > 1) {
+    REQUIRE(std::chrono::steady_clock::now() < until);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(metric("mnemo_generated_tokens_total") - before < 4000);
 }
