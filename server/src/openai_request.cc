@@ -248,7 +248,10 @@ std::optional<ApiError> parse_completion_request(std::string_view body, Completi
   if (auto e = read_number(*o, "top_p", 0, 1, top_p)) return e;
   out.sampling.temperature = static_cast<float>(temperature.value_or(1.0));
   out.sampling.top_p = static_cast<float>(top_p.value_or(1.0));
-  if (top_p && *top_p == 0) out.sampling.temperature = 0;  // no mass kept: greedy
+  if (top_p && *top_p == 0) {  // no mass kept: greedy, as OpenAI's API treats it
+    out.sampling.temperature = 0;
+    out.sampling.top_p = 1;
+  }
   if (const json::value* s = o->if_contains("seed"); s && !s->is_null()) {
     if (!s->is_int64() && !s->is_uint64()) return field_error("seed", "expected an integer");
     out.sampling.seed = s->is_int64() ? static_cast<uint64_t>(s->as_int64()) : s->as_uint64();

@@ -302,16 +302,17 @@ asio::awaitable<void> WsConnection::create(const json::object& m) {
 // {"type": "session.resume", "session_id", "after_seq"}
 asio::awaitable<void> WsConnection::resume(const json::object& m) {
   const std::string pub = str_field(m, "session_id");
-  if (!check_session(pub, m)) co_return;
-  const std::string id = hub_->locate(tenant_, pub);
   uint64_t after = 0;
   if (const json::value* a = m.if_contains("after_seq")) {
-    if (!a->is_int64() && !a->is_uint64()) {
-      error("invalid_request", "after_seq must be a non-negative integer", &m);
+    if ((!a->is_int64() && !a->is_uint64()) || (a->is_int64() && a->get_int64() < 0)) {
+      error("invalid_request", "after_seq must be a non-negative integer (a seq the client saw, or 0)",
+            &m);
       co_return;
     }
-    after = a->is_uint64() ? a->get_uint64() : static_cast<uint64_t>(std::max<int64_t>(0, a->get_int64()));
+    after = a->is_uint64() ? a->get_uint64() : static_cast<uint64_t>(a->get_int64());
   }
+  if (!check_session(pub, m)) co_return;
+  const std::string id = hub_->locate(tenant_, pub);
   auto state = hub_->load(id);
   if (!state) {
     error("not_found", state.status().message(), &m);

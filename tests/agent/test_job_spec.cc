@@ -301,7 +301,7 @@ TEST_CASE("a remote model names a configured endpoint or a URL, not both") {
         "base_url");
 }
 
-TEST_CASE("http_get takes the hosts it may reach; hosts are for http_get only") {
+TEST_CASE("http_get takes the hosts it may reach, and hosts are for http_get only") {
   JobSpec spec = parse_ok(
       "name: a\ninput: x\ntools:\n  - name: http_get\n    hosts: [example.com, '*.github.com', "
       "127.0.0.1]\n");

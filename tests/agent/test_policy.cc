@@ -59,7 +59,7 @@ TEST_CASE("the config file is strict: errors name the file, line, column and fie
   CHECK(bad("") == "ok");  // no file content: the defaults
 }
 
-TEST_CASE("defaults over a ceiling are lowered; explicit values over it are refused") {
+TEST_CASE("defaults over a ceiling are lowered, and explicit values over it are refused") {
   OperatorConfig c = config_of("tenants:\n  default:\n    sandbox: {memory: 128M, disk: 10M}\n");
   auto lowered = apply_policy(job_of("name: a\ninput: x\n"), c, "acme");
   REQUIRE(lowered);
@@ -101,7 +101,7 @@ endpoints:
   CHECK_THAT(resolve_endpoint(none, nullptr).message(), Catch::Contains("no --config given"));
 }
 
-TEST_CASE("a tenant's http_get hosts must be within the operator's; private ones only verbatim") {
+TEST_CASE("a tenant's http_get hosts must be within the operator's, and private ones only verbatim") {
   OperatorConfig c = config_of(
       "tenants:\n  default:\n    http_get_hosts: ['*.example.com', 'db.internal', '*']\n");
   auto ok = apply_policy(

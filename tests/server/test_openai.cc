@@ -283,3 +283,19 @@ TEST_CASE("a completion whose client leaves is cancelled, during its prefill too
   }
   CHECK(metric("mnemo_generated_tokens_total") - before < 4000);
 }
+
+TEST_CASE("top_p 0 is greedy, as in OpenAI's API, and equals temperature 0", "[server][openai]") {
+  TestServer server;
+  HttpResult a = post_json(server.port(), "/v1/chat/completions",
+                           chat_body(R"("max_tokens": 8, "temperature": 0.9, "top_p": 0)"));
+  INFO(a.body);
+  REQUIRE(a.status == 200);
+  HttpResult b = post_json(server.port(), "/v1/chat/completions",
+                           chat_body(R"("max_tokens": 8, "temperature": 0)"));
+  REQUIRE(b.status == 200);
+  CHECK(a.json().at("choices").at(0).at("message").at("content") ==
+        b.json().at("choices").at(0).at("message").at("content"));
+  HttpResult bad = post_json(server.port(), "/v1/chat/completions", chat_body(R"("top_p": 2)"));
+  CHECK(bad.status == 400);
+  CHECK(bad.json().at("error").at("param") == "top_p");
+}

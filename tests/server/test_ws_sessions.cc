@@ -246,6 +246,11 @@ TEST_CASE("ws: bad input gets clean errors and never disturbs another session",
   // Invalid UTF-8 in a binary message: an error, the connection stays.
   bad.send(std::string("{\"type\": \"ping\", \"data\": \"\xff\xfe\"}"), true);
   CHECK(bad.recv()->at("code") == "invalid_utf8");
+  bad.send(json::object{{"type", "session.resume"}, {"session_id", "ws-good"}, {"after_seq", -1}});
+  m = bad.recv();
+  REQUIRE(m);
+  CHECK(m->at("code") == "invalid_request");
+  CHECK_THAT(std::string(m->at("message").as_string()), Catch::Contains("after_seq"));
   bad.send(json::object{{"type", "ping"}});
   CHECK(type_of(*bad.recv()) == "pong");  // still up
 
