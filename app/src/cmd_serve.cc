@@ -36,6 +36,8 @@ struct ServeOptions {
   std::string workspaces;
   double ws_idle_timeout_s = 60;
   std::string config;
+  std::string tls_cert, tls_key;
+  bool plain_http = false;
 };
 
 // The id clients name: the model directory's name.
@@ -82,6 +84,16 @@ int run_serve(const ServeOptions& opt) {
                 " has none; add one with `mnemo keys add --tenant NAME --store " + store_dir +
                 "`)");
   }
+  // Keys cross the network only over TLS: beyond loopback, serve HTTPS or sit behind a TLS proxy.
+  if (opt.tls_cert.empty() != opt.tls_key.empty())
+    return fail("--tls-cert and --tls-key go together");
+  if (auto ep = server::parse_listen_address(opt.listen);
+      ep && !ep->address().is_loopback() && opt.tls_cert.empty() && !opt.plain_http) {
+    return fail("refusing to serve plain HTTP on " + opt.listen +
+                ": API keys would cross the network in clear text; give --tls-cert and --tls-key, "
+                "or listen on loopback behind a TLS reverse proxy (docs/server.md), or accept the "
+                "risk with --plain-http");
+  }
 
   auto loaded = load_model(opt.model, *precision);
   if (!loaded) return fail(loaded.status().message());
@@ -118,6 +130,8 @@ int run_serve(const ServeOptions& opt) {
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(opt.grace_s * 1000));
   so.handle_signals = true;
   so.allowed_origins = config.allowed_origins;
+  so.tls_cert = opt.tls_cert;
+  so.tls_key = opt.tls_key;
   if (has_keys) so.auth = server::make_store_authenticator(**store);
   auto server = server::Server::start(so, router, metrics);
   if (!server) return fail(server.status().message());
@@ -125,7 +139,8 @@ int run_serve(const ServeOptions& opt) {
     std::cerr << "mnemo serve: no API keys in store " << store_dir
               << ": serving without authentication (loopback only)\n";
   }
-  std::printf("listening on http://%s\n", (*server)->address().c_str());
+  std::printf("listening on %s://%s\n", opt.tls_cert.empty() ? "http" : "https",
+              (*server)->address().c_str());
   std::fflush(stdout);
   (*server)->wait();
   // Jobs running here pause (resumable) before the server's executors go.
@@ -168,6 +183,13 @@ void register_serve_command(CLI::App& app, CommandContext& ctx) {
                   "the operator's YAML: tenants' ceilings and grants, endpoints, origins "
                   "(docs/server.md; default: the built-in policy)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-cert", opt->tls_cert,
+                  "PEM certificate chain: serve HTTPS and WSS (with --tls-key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-key", opt->tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--plain-http", opt->plain_http,
+                "allow plain HTTP on a non-loopback address (a TLS proxy in front on another host)");
   cmd->add_option("--workspaces", opt->workspaces,
                   "where jobs' tools work: DIR/TENANT/JOB_ID (default: MNEMO_HOME/workspaces)");
   cmd->add_option("--ws-idle-timeout", opt->ws_idle_timeout_s,

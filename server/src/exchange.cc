@@ -57,7 +57,7 @@ HttpResponse error_response(http::status status, std::string_view message, std::
   return res;
 }
 
-Exchange::Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpRequest& request,
+Exchange::Exchange(Stream& stream, beast::flat_buffer& buffer, HttpRequest& request,
                    std::string tenant, std::map<std::string, std::string, std::less<>> params,
                    std::chrono::milliseconds write_timeout)
     : stream_(stream),
@@ -72,7 +72,7 @@ void Exchange::watch_disconnect(std::function<void()> on_gone) {
   stop_watch();
   auto live = std::make_shared<bool>(true);
   watching_ = live;
-  auto& socket = stream_.socket();
+  auto& socket = stream_.tcp().socket();
   socket.async_wait(asio::socket_base::wait_read,
                     [live, &socket, on_gone = std::move(on_gone)](boost::system::error_code ec) {
                       if (!*live || ec == asio::error::operation_aborted) return;
@@ -91,7 +91,7 @@ void Exchange::stop_watch() {
   if (*watching_) {
     *watching_ = false;
     boost::system::error_code ignored;
-    stream_.socket().cancel(ignored);
+    stream_.tcp().socket().cancel(ignored);
   }
   watching_.reset();
 }
@@ -107,11 +107,11 @@ asio::awaitable<void> Exchange::respond(HttpResponse response) {
   response.set(http::field::server, "mnemo");
   response.keep_alive(keep_alive_);
   response.prepare_payload();
-  stream_.expires_after(write_timeout_);
+  stream_.tcp().expires_after(write_timeout_);
   // Built as a named awaitable first: GCC 12 may destroy temporaries in a co_await twice.
   auto write = http::async_write(stream_, response, kTuple);
   auto [ec, n] = co_await std::move(write);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   if (ec) keep_alive_ = false;
 }
 
@@ -140,21 +140,21 @@ asio::awaitable<bool> Exchange::begin_stream(http::status status, std::string co
   res.keep_alive(keep_alive_);
   res.chunked(true);
   http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(write_timeout_);
+  stream_.tcp().expires_after(write_timeout_);
   auto write = http::async_write_header(stream_, sr, kTuple);
   auto [ec, n] = co_await std::move(write);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
 asio::awaitable<bool> Exchange::write_chunk(std::string data) {
   if (!keep_alive_ && !streaming_) co_return false;
-  stream_.expires_after(write_timeout_);
+  stream_.tcp().expires_after(write_timeout_);
   auto write = asio::async_write(stream_, http::make_chunk(asio::buffer(data.data(), data.size())),
                                  kTuple);
   auto [ec, n] = co_await std::move(write);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   if (ec) {
     keep_alive_ = false;
     streaming_ = false;
@@ -165,15 +165,15 @@ asio::awaitable<bool> Exchange::write_chunk(std::string data) {
 asio::awaitable<bool> Exchange::end_stream() {
   if (!streaming_) co_return false;
   streaming_ = false;
-  stream_.expires_after(write_timeout_);
+  stream_.tcp().expires_after(write_timeout_);
   auto write = asio::async_write(stream_, http::make_chunk_last(), kTuple);
   auto [ec, n] = co_await std::move(write);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
-beast::tcp_stream Exchange::release_stream() {
+Stream Exchange::release_stream() {
   released_ = true;
   keep_alive_ = false;
   return std::move(stream_);

@@ -1,6 +1,9 @@
 #include <mnemo/server/server.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -76,6 +79,27 @@ Result<tcp::endpoint> parse_listen_address(std::string_view listen) {
   return tcp::endpoint(address, static_cast<uint16_t>(port));
 }
 
+namespace {
+
+// A TLS server context from PEM files: TLS 1.2 and later only.
+Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const std::string& cert,
+                                                             const std::string& key) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) return Status::invalid_argument("--tls-cert " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) return Status::invalid_argument("--tls-key " + key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    return Status::invalid_argument("--tls-key " + key + " does not belong to --tls-cert " + cert);
+  return ctx;
+}
+
+}  // namespace
+
 Status check_listen_policy(std::string_view listen, bool has_auth) {
   auto ep = parse_listen_address(listen);
   if (!ep) return ep.status();
@@ -104,7 +128,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::map<Connection*, std::weak_ptr<Connection>> connections;
   std::once_flag joined;
 
+  // With --tls-cert/--tls-key: every connection speaks TLS.
+  std::unique_ptr<asio::ssl::context> tls;
+
   asio::awaitable<void> accept_loop();
+  asio::awaitable<void> handshake(tcp::socket socket);
+  void add_connection(Stream stream);
   void begin_shutdown();  // on the io threads
   void connection_ended(Connection* c);
   void stop_now();
@@ -112,15 +141,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+  Connection(Server::Impl& server, Stream stream) : server_(server), stream_(std::move(stream)) {}
 
   asio::awaitable<void> run();
   // On the connection's strand: a connection waiting for its next request is closed at once.
   void close_if_idle() {
-    if (!busy_) stream_.cancel();
+    if (!busy_) stream_.tcp().cancel();
   }
-  void close() { stream_.cancel(); }
+  void close() { stream_.tcp().cancel(); }
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
@@ -128,7 +156,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> refuse(HttpRequest& header, http::status status, std::string message);
 
   Server::Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   bool busy_ = false;
   bool released_ = false;
@@ -143,7 +171,7 @@ asio::awaitable<void> Connection::run() {
     parser.header_limit(static_cast<uint32_t>(opt.header_limit));
     parser.body_limit(opt.body_limit);
     busy_ = false;
-    stream_.expires_after(opt.read_timeout);
+    stream_.tcp().expires_after(opt.read_timeout);
     auto read = http::async_read(stream_, buffer_, parser, kTuple);
     auto [ec, n] = co_await std::move(read);
     busy_ = true;
@@ -173,7 +201,7 @@ asio::awaitable<void> Connection::run() {
       co_await std::move(refusal);
       break;
     }
-    stream_.expires_never();
+    stream_.tcp().expires_never();
     HttpRequest request = parser.release();
     auto handled = handle(request);
     const bool again = co_await std::move(handled);
@@ -184,8 +212,8 @@ asio::awaitable<void> Connection::run() {
     if (!again) break;
   }
   boost::system::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.close();
+  stream_.tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.tcp().close();
   server_.connection_ended(this);
 }
 
@@ -200,10 +228,10 @@ asio::awaitable<void> Connection::refuse(HttpRequest& header, http::status statu
   co_await std::move(write);
   server_.metrics->count_response(ex.status());
   boost::system::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
   std::vector<char> sink(64 * 1024);
   size_t drained = 0;
-  stream_.expires_after(std::chrono::seconds(2));
+  stream_.tcp().expires_after(std::chrono::seconds(2));
   while (drained < 64 * 1024 * 1024) {
     auto read = stream_.async_read_some(asio::buffer(sink), kTuple);
     auto [ec, n] = co_await std::move(read);
@@ -230,7 +258,7 @@ asio::awaitable<bool> Connection::handle(HttpRequest& request) {
                                std::string(path) + " (allowed: " + allow_header(m.allowed) + ")",
                            {}, {}, "method_not_allowed");
     early->set(http::field::allow, allow_header(m.allowed));
-  } else if (Refusal r = check_browser_rules(request, server_.options.auth != nullptr, false,
+  } else if (Refusal r = check_browser_rules(request, server_.options.auth != nullptr, stream_.tls(),
                                              server_.options.allowed_origins);
              r.status != 0) {
     early = error_response(static_cast<http::status>(r.status), r.message, {}, {}, r.code);
@@ -294,13 +322,33 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       if (!acceptor.is_open() || stopping) co_return;
       continue;  // a failed accept (e.g. out of descriptors) leaves the listener running
     }
-    auto conn = std::make_shared<Connection>(*this, std::move(socket));
-    {
-      std::lock_guard lock(mu);
-      connections.emplace(conn.get(), conn);
+    if (tls) {
+      // The handshake runs on the connection's own strand, bounded like a request's read.
+      asio::co_spawn(strand, handshake(std::move(socket)), asio::detached);
+      continue;
     }
-    asio::co_spawn(conn->executor(), conn->run(), asio::detached);
+    add_connection(Stream(beast::tcp_stream(std::move(socket))));
   }
+}
+
+asio::awaitable<void> Server::Impl::handshake(tcp::socket socket) {
+  auto self = shared_from_this();
+  Stream::TlsStream tls_stream(beast::tcp_stream(std::move(socket)), *tls);
+  tls_stream.next_layer().expires_after(options.read_timeout);
+  auto op = tls_stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+  auto [ec] = co_await std::move(op);
+  if (ec || stopping) co_return;  // a plain-HTTP client, a bad certificate choice, a slow one
+  tls_stream.next_layer().expires_never();
+  add_connection(Stream(std::move(tls_stream)));
+}
+
+void Server::Impl::add_connection(Stream stream) {
+  auto conn = std::make_shared<Connection>(*this, std::move(stream));
+  {
+    std::lock_guard lock(mu);
+    connections.emplace(conn.get(), conn);
+  }
+  asio::co_spawn(conn->executor(), conn->run(), asio::detached);
 }
 
 void Server::Impl::connection_ended(Connection* c) {
@@ -365,6 +413,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options,
     return Status::io_error("cannot listen on " + impl->options.listen + ": " + ec.message());
   }
   impl->bound = impl->acceptor.local_endpoint();
+  if (!impl->options.tls_cert.empty()) {
+    auto ctx = make_tls_context(impl->options.tls_cert, impl->options.tls_key);
+    if (!ctx) return ctx.status();
+    impl->tls = std::move(ctx).value();
+  }
   impl->work.emplace(impl->io.get_executor());
   asio::co_spawn(impl->io, impl->accept_loop(), asio::detached);
   if (impl->options.handle_signals) {

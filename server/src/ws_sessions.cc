@@ -34,7 +34,7 @@ std::string str_field(const json::object& o, std::string_view key) {
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(std::shared_ptr<AgentHub> hub, WsOptions options, std::string tenant,
-               beast::tcp_stream stream, HttpRequest request,
+               Stream stream, HttpRequest request,
                std::shared_ptr<std::atomic<int64_t>> connections)
       : hub_(std::move(hub)),
         options_(options),
@@ -67,7 +67,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   std::shared_ptr<AgentHub> hub_;
   WsOptions options_;
   std::string tenant_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   HttpRequest request_;
   std::shared_ptr<std::atomic<int64_t>> connections_;
   std::shared_ptr<Feed> feed_;
@@ -78,7 +78,7 @@ void WsConnection::send(const json::object& message) {
   if (!feed_->push_control(json::serialize(message)) && !closing_) {
     // The client sends requests but does not read the answers: drop it.
     closing_ = true;
-    beast::get_lowest_layer(ws_).close();
+    ws_.next_layer().tcp().close();
   }
 }
 
@@ -181,7 +181,7 @@ asio::awaitable<void> WsConnection::writer() {
       if (ec) {
         closing_ = true;
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        ws_.next_layer().tcp().socket().close(ignored);
         co_return;
       }
     }

@@ -4,13 +4,22 @@
 #include <mnemo/memory/store.h>
 
 #include <signal.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <memory>
 #include <thread>
 
 #include "server/server_test_util.h"
+#include "support/process.h"
 #include "support/run_cli.h"
 
 using namespace mnemo;
@@ -203,33 +212,116 @@ TEST_CASE("a shutdown lets a request in flight finish and stops accepting",
   CHECK_THROWS(http_request(port, http::verb::get, "/healthz"));
 }
 
+namespace {
+
+// `mnemo serve` as a process; its stdout goes to a file, read for the "listening on" line.
+struct ServeProcess {
+  fs::path dir;
+  std::unique_ptr<Child> child;
+  std::string listening;
+  uint16_t port = 0;
+  explicit ServeProcess(const std::string& name, const std::vector<std::string>& extra = {}) {
+    dir = fs::temp_directory_path() / ("mnemo-serve-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::vector<std::string> argv = {MNEMO_BINARY,      "serve",
+                                     "--listen",        "127.0.0.1:0",
+                                     "--store",         (dir / "store").string(),
+                                     "--model",         server_model_dir()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child = std::make_unique<Child>(argv, (dir / "out").string());
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (listening.empty() && std::chrono::steady_clock::now() < until) {
+      std::ifstream out(dir / "out");
+      std::getline(out, listening);
+      if (listening.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!listening.empty())
+      port = static_cast<uint16_t>(std::stoi(listening.substr(listening.rfind(':') + 1)));
+  }
+  ~ServeProcess() {
+    child.reset();
+    fs::remove_all(dir);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("mnemo serve prints its address, serves, and exits cleanly on SIGTERM",
           "[server][http][cli]") {
-  fs::path dir = fs::temp_directory_path() / ("mnemo-serve-cli-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::string cmd = shell_quote(MNEMO_BINARY) + " serve --listen 127.0.0.1:0 --store " +
-                    shell_quote((dir / "store").string()) + " --model " +
-                    shell_quote(server_model_dir()) + " 2>" + shell_quote((dir / "err").string()) +
-                    " & echo $!";
-  FILE* p = ::popen(("exec sh -c " + shell_quote(cmd + "; wait")).c_str(), "r");
-  REQUIRE(p);
-  char line[256];
-  REQUIRE(std::fgets(line, sizeof line, p));
-  const int pid = std::atoi(line);
-  REQUIRE(std::fgets(line, sizeof line, p));
-  std::string listening(line);
-  INFO(listening);
-  REQUIRE(listening.rfind("listening on http://127.0.0.1:", 0) == 0);
-  const auto port = static_cast<uint16_t>(std::stoi(listening.substr(listening.rfind(':') + 1)));
-  CHECK(http_request(port, http::verb::get, "/healthz").status == 200);
-  CHECK(http_request(port, http::verb::get, "/v1/models").json().at("data").at(0).at("id") == "tiny");
-  ::kill(pid, SIGTERM);
-  const int status = ::pclose(p);
-  CHECK(WIFEXITED(status));
-  std::ifstream err(dir / "err");
-  std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  ServeProcess serve("cli");
+  INFO(serve.listening);
+  REQUIRE(serve.listening.rfind("listening on http://127.0.0.1:", 0) == 0);
+  CHECK(http_request(serve.port, http::verb::get, "/healthz").status == 200);
+  CHECK(http_request(serve.port, http::verb::get, "/v1/models").json().at("data").at(0).at("id") ==
+        "tiny");
+  serve.child->signal(SIGTERM);
+  // mnemo's own exit status, not a shell's.
+  CHECK(serve.child->finish() == 0);
+  const std::string& text = serve.child->stderr_text();
   CHECK(text.find("serving without authentication") != std::string::npos);
   CHECK(text.find("stopped") != std::string::npos);
-  fs::remove_all(dir);
+}
+
+TEST_CASE("mnemo serve --tls-cert/--tls-key speaks HTTPS and refuses plain HTTP", "[server][tls]") {
+  const std::string tls = std::string(MNEMO_TEST_DATA_DIR) + "/tls/";
+  ServeProcess serve("tls", {"--tls-cert", tls + "cert.pem", "--tls-key", tls + "key.pem"});
+  INFO(serve.listening);
+  REQUIRE(serve.listening.rfind("listening on https://127.0.0.1:", 0) == 0);
+  // A real client that verifies the server against the certificate.
+  const std::string url = "https://127.0.0.1:" + std::to_string(serve.port);
+  auto curl = [&](const std::string& args) {
+    std::string out;
+    FILE* p = ::popen(("curl -sS --max-time 20 --cacert " + shell_quote(tls + "cert.pem") + " " +
+                       args + " 2>&1").c_str(),
+                      "r");
+    char buf[4096];
+    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+    if (p) ::pclose(p);
+    return out;
+  };
+  CHECK(curl(url + "/healthz") == "ok\n");
+  CHECK_THAT(curl("-H 'Content-Type: application/json' -d '{\"messages\": [{\"role\": \"user\", "
+                  "\"content\": \"Hi\"}], \"max_tokens\": 3}' " + url + "/v1/chat/completions"),
+             Catch::Contains("chat.completion"));
+  // Plain HTTP to the TLS port gets no answer.
+  CHECK_THROWS(http_request(serve.port, http::verb::get, "/healthz"));
+  // A WebSocket session over TLS (wss://), the certificate verified.
+  {
+    boost::asio::io_context io;
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
+    ctx.load_verify_file(tls + "cert.pem");
+    ctx.set_verify_mode(boost::asio::ssl::verify_peer);
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, ctx);
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(20));
+    beast::get_lowest_layer(ws).connect(
+        tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), serve.port));
+    SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "localhost");
+    ws.next_layer().handshake(boost::asio::ssl::stream_base::client);
+    ws.handshake("127.0.0.1:" + std::to_string(serve.port), "/v1/sessions");
+    ws.write(boost::asio::buffer(std::string(R"({"type": "ping", "data": 7})")));
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    json::value pong = json::parse(beast::buffers_to_string(buffer.data()));
+    CHECK(pong.at("type") == "pong");
+    CHECK(pong.at("data") == 7);
+    ws.close(beast::websocket::close_code::normal);
+  }
+  serve.child->signal(SIGTERM);
+  CHECK(serve.child->finish() == 0);
+}
+
+TEST_CASE("mnemo serve refuses plain HTTP beyond loopback, and a key without its certificate",
+          "[server][tls][cli]") {
+  const std::string store = "/tmp/mnemo-tls-store-" + std::to_string(::getpid());
+  REQUIRE(run_cli("keys add --tenant t --store " + store).status == 0);
+  auto run = [&](const std::string& args) { return run_cli("serve --store " + store + " " + args); };
+  CliResult plain = run("--listen 0.0.0.0:0");
+  CHECK(plain.status == 1);
+  CHECK_THAT(plain.err, Catch::Contains("--tls-cert"));
+  const std::string tls = std::string(MNEMO_TEST_DATA_DIR) + "/tls/";
+  CliResult half = run("--listen 127.0.0.1:0 --tls-cert " + shell_quote(tls + "cert.pem"));
+  CHECK(half.status == 1);
+  CHECK_THAT(half.err, Catch::Contains("go together"));
+  fs::remove_all(store);
 }

@@ -4,7 +4,7 @@
 // (chunked, for SSE), or taking the connection over (a WebSocket upgrade).
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <mnemo/server/stream.h>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -34,7 +34,7 @@ std::string_view error_type_for(http::status status);
 
 class Exchange {
  public:
-  Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpRequest& request,
+  Exchange(Stream& stream, beast::flat_buffer& buffer, HttpRequest& request,
            std::string tenant, std::map<std::string, std::string, std::less<>> params,
            std::chrono::milliseconds write_timeout);
   Exchange(const Exchange&) = delete;
@@ -63,7 +63,7 @@ class Exchange {
   // Takes the connection over (a WebSocket upgrade: construct the websocket stream from it and
   // accept with request()); bytes already read past the request are in buffer(). The connection's
   // request loop then ends without touching the stream.
-  beast::tcp_stream release_stream();
+  Stream release_stream();
   beast::flat_buffer& buffer() { return buffer_; }
   bool released() const { return released_; }
 
@@ -79,7 +79,7 @@ class Exchange {
   bool keep_alive() const { return keep_alive_; }
 
  private:
-  beast::tcp_stream& stream_;
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   HttpRequest& request_;
   std::string tenant_;

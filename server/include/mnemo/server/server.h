@@ -37,6 +37,8 @@ struct ServerOptions {
   bool handle_signals = false;
   // Browser origins allowed besides the server's own (docs/server.md, "Browsers").
   std::vector<std::string> allowed_origins;
+  // PEM certificate chain and private key: every connection speaks TLS (HTTPS, WSS).
+  std::string tls_cert, tls_key;
 };
 
 // The request's origin policy (browsers): a request that carries Origin must come from the server's
