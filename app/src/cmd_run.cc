@@ -74,6 +74,10 @@ void add_common(CLI::App* cmd, JobRunOptions& run) {
   cmd->add_flag("--json", run.json,
                 "print the job as JSON at the end (id, status, messages) instead of the answer");
   cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
+  cmd->add_option("--config", run.config,
+                  "an operator config (docs/server.md) whose endpoints jobs may name "
+                  "(model.remote.endpoint)")
+      ->check(CLI::ExistingFile);
 }
 
 }  // namespace

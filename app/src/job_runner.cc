@@ -129,6 +129,11 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch) {
   if (!store) return fail(store.status().message());
   asio::io_context io;
   agent::RuntimeOptions ro;
+  if (!options.config.empty()) {
+    auto config = agent::load_operator_config(options.config);
+    if (!config) return fail(config.status().message());
+    ro.config = std::make_shared<const agent::OperatorConfig>(std::move(config).value());
+  }
   agent::Runtime runtime(io.get_executor(), **store, ro);
   Progress progress(options.quiet);
   agent::JobObserver observer;

@@ -14,6 +14,7 @@ struct JobRunOptions {
   bool json = false;   // print the job as JSON at the end instead of the answer
   bool quiet = false;  // no progress lines
   std::string job_id;  // for the hints in progress lines
+  std::string config;  // the operator's YAML (its endpoints resolve model.remote.endpoint)
 };
 
 // What to do once the store and runtime are up: start or resume a job.
