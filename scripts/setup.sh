@@ -29,8 +29,14 @@ fi
 # The client tests' npm packages (tests/js), installed again only when the lock file changed.
 if command -v npm >/dev/null 2>&1 &&
    ! [ tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json ]; then
-  npm ci --prefix tests/js --no-audit --no-fund --silent >/dev/null 2>&1 ||
-    echo "setup: npm ci --prefix tests/js failed; the JavaScript client test will be skipped"
+  if ! npm_log=$(npm ci --prefix tests/js --no-audit --no-fund 2>&1); then
+    echo "$npm_log" | tail -20 >&2
+    # In CI every peer must be there: a test that would be skipped is a failure.
+    case "${CI:-}" in
+      ''|false|0) echo "setup: npm ci --prefix tests/js failed (above); the JavaScript client test will be skipped" >&2 ;;
+      *) echo "setup: npm ci --prefix tests/js failed (above)" >&2; exit 1 ;;
+    esac
+  fi
 fi
 
 BUILD_DIR=${MNEMO_BUILD_DIR:-build}

@@ -90,8 +90,12 @@ HubMessage durable_message(std::string_view session, const memory::Event& event,
 
 // ---------------------------------------------------------------------------------------- Feed
 
-Feed::Feed(asio::any_io_executor executor, const memory::Store& store, size_t max_queued)
-    : executor_(std::move(executor)), store_(store), max_queued_(max_queued) {}
+Feed::Feed(asio::any_io_executor executor, const memory::Store& store, size_t max_queued,
+           std::shared_ptr<std::atomic<int64_t>> dropped_total)
+    : executor_(std::move(executor)),
+      store_(store),
+      max_queued_(max_queued),
+      dropped_total_(std::move(dropped_total)) {}
 
 void Feed::watch(const std::string& session, uint64_t after_seq, bool live) {
   std::lock_guard lock(mu_);
@@ -135,6 +139,7 @@ void Feed::deliver(const std::shared_ptr<const HubMessage>& message) {
       // Not queued: a durable event is read back from the store once the client catches up.
       if (message->durable) it->second.catch_up = true;
       ++dropped_;
+      if (dropped_total_ && message->durable) ++*dropped_total_;
       return;
     }
     queue_.push_back(message);

@@ -44,7 +44,12 @@ void Metrics::set_store_bytes_source(std::function<int64_t()> source) {
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<int64_t()> source) {
   std::lock_guard lock(mu_);
-  gauges_.push_back({std::move(name), std::move(help), std::move(source)});
+  gauges_.push_back({std::move(name), std::move(help), std::move(source), false});
+}
+
+void Metrics::add_counter(std::string name, std::string help, std::function<int64_t()> source) {
+  std::lock_guard lock(mu_);
+  gauges_.push_back({std::move(name), std::move(help), std::move(source), true});
 }
 
 std::string Metrics::render() const {
@@ -56,7 +61,14 @@ std::string Metrics::render() const {
     line(out, "mnemo_http_requests_total{code=\"%u\"} %lld\n", code, static_cast<long long>(n));
   }
   gauge(out, "mnemo_sessions", "Live agent sessions.", sessions_ ? sessions_() : 0);
-  for (const Gauge& g : gauges_) gauge(out, g.name.c_str(), g.help.c_str(), g.source());
+  for (const Gauge& g : gauges_) {
+    if (!g.counter) {
+      gauge(out, g.name.c_str(), g.help.c_str(), g.source());
+      continue;
+    }
+    line(out, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", g.name.c_str(), g.help.c_str(),
+         g.name.c_str(), g.name.c_str(), static_cast<long long>(g.source()));
+  }
   gauge(out, "mnemo_active_requests", "HTTP requests being handled.",
         static_cast<long long>(active_requests_.load()));
   line(out,

@@ -35,13 +35,15 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(std::shared_ptr<AgentHub> hub, WsOptions options, std::string tenant,
                Stream stream, HttpRequest request,
-               std::shared_ptr<std::atomic<int64_t>> connections)
+               std::shared_ptr<std::atomic<int64_t>> connections,
+               std::shared_ptr<std::atomic<int64_t>> dropped)
       : hub_(std::move(hub)),
         options_(options),
         tenant_(std::move(tenant)),
         ws_(std::move(stream)),
         request_(std::move(request)),
-        connections_(connections) {}
+        connections_(std::move(connections)),
+        dropped_(std::move(dropped)) {}
 
   asio::awaitable<void> run();
 
@@ -70,6 +72,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   websocket::stream<Stream> ws_;
   HttpRequest request_;
   std::shared_ptr<std::atomic<int64_t>> connections_;
+  std::shared_ptr<std::atomic<int64_t>> dropped_;  // durable events not queued, all connections
   std::shared_ptr<Feed> feed_;
   bool closing_ = false;
 };
@@ -131,7 +134,7 @@ asio::awaitable<void> WsConnection::run() {
   auto [aec] = co_await std::move(accept);
   if (aec) co_return;
   ++*connections_;
-  feed_ = std::make_shared<Feed>(ws_.get_executor(), hub_->store(), options_.max_queued);
+  feed_ = std::make_shared<Feed>(ws_.get_executor(), hub_->store(), options_.max_queued, dropped_);
   asio::co_spawn(ws_.get_executor(), [self] { return self->writer(); }, asio::detached);
   beast::flat_buffer buffer;
   for (;;) {
@@ -390,6 +393,7 @@ asio::awaitable<void> WsConnection::approval(const json::object& m) {
 void add_session_routes(Router& router, std::shared_ptr<AgentHub> hub, WsOptions options,
                         std::shared_ptr<Metrics> metrics) {
   auto connections = std::make_shared<std::atomic<int64_t>>(0);
+  auto dropped = std::make_shared<std::atomic<int64_t>>(0);
   if (metrics) {
     std::weak_ptr<AgentHub> weak = hub;
     metrics->set_sessions_source([weak] {
@@ -398,9 +402,13 @@ void add_session_routes(Router& router, std::shared_ptr<AgentHub> hub, WsOptions
     });
     metrics->add_gauge("mnemo_ws_connections", "Open WebSocket connections.",
                        [connections] { return connections->load(); });
+    metrics->add_counter("mnemo_ws_events_replayed_total",
+                         "Durable events a slow WebSocket client's queue had no room for, sent "
+                         "from the store once it read again.",
+                         [dropped] { return dropped->load(); });
   }
   router.add(http::verb::get, "/v1/sessions",
-             [hub, options, connections](Exchange& ex) -> asio::awaitable<void> {
+             [hub, options, connections, dropped](Exchange& ex) -> asio::awaitable<void> {
                if (!websocket::is_upgrade(ex.request())) {
                  auto op = ex.respond_error(
                      http::status::bad_request,
@@ -411,7 +419,7 @@ void add_session_routes(Router& router, std::shared_ptr<AgentHub> hub, WsOptions
                HttpRequest request = ex.request();
                auto conn = std::make_shared<WsConnection>(hub, options, ex.tenant(),
                                                           ex.release_stream(), std::move(request),
-                                                          connections);
+                                                          connections, dropped);
                // The connection runs on its own: the HTTP request loop ends here.
                auto executor = co_await asio::this_coro::executor;
                asio::co_spawn(executor, [conn]() { return conn->run(); }, asio::detached);

@@ -52,7 +52,19 @@ TEST_CASE("mnemo forward writes the reference's prefill-then-decode logits and M
     for (int c = 0; c < 4096; ++c) max_abs = std::max(max_abs, std::fabs(logits[i * 4096 + c] - want.row(i - 37)[c]));
   }
   CHECK(max_abs <= 1e-3f);
-  CHECK(fs::file_size(dir / "mtp.f32") == 79 * 4096 * sizeof(float));
+  // MTP drafts for positions 0..78: the reference's rows at positions 0, 16, 32, 48 and 64 (the
+  // first five of margins.json's mtp_sub_positions; scenario (a) starts with the same 80 tokens, and
+  // position i depends on nothing after it).
+  auto mtp = read_f32(dir / "mtp.f32");
+  REQUIRE(mtp.size() == 79 * 4096);
+  auto want_mtp = mnemo::test::load_npy(tiny + "/mtp_logits_sub.npy");
+  float mtp_max_abs = 0;
+  for (int j = 0; j < 5; ++j) {
+    for (int c = 0; c < 4096; ++c)
+      mtp_max_abs = std::max(mtp_max_abs, std::fabs(mtp[(16 * j) * 4096 + c] - want_mtp.row(j)[c]));
+  }
+  INFO("MTP max |dlogit| " << mtp_max_abs);
+  CHECK(mtp_max_abs <= 1e-3f);
 
   auto bad = run_cli("forward --model " + shell_quote(tiny) + " --ids /nonexistent.json --out " +
                      shell_quote((dir / "x.f32").string()));

@@ -51,11 +51,20 @@ TEST_CASE("mnemo generate streams text and prints the figures line", "[cli][gene
 
 TEST_CASE("mnemo generate is deterministic when greedy and follows --seed when sampling",
           "[cli][generate]") {
+  // Greedy: two runs of the same command print the same text, at each precision.
+  for (const char* precision : {"fp32", "serving"}) {
+    INFO(precision);
+    const std::string args =
+        std::string("--prompt 'The weather today' --max-tokens 20 --precision ") + precision;
+    auto first = run_cli(generate(args));
+    auto second = run_cli(generate(args));
+    REQUIRE(first.status == 0);
+    REQUIRE(second.status == 0);
+    CHECK(first.out.size() > 20);
+    CHECK(first.out == second.out);
+  }
   auto a = run_cli(generate("--prompt 'The weather today' --max-tokens 20"));
-  auto b = run_cli(generate("--prompt 'The weather today' --max-tokens 20 --precision serving"));
   REQUIRE(a.status == 0);
-  REQUIRE(b.status == 0);
-  CHECK(a.out == b.out);
 
   const std::string sample =
       "--prompt 'The weather today' --max-tokens 24 --temperature 1.0 --top-p 0.95 ";

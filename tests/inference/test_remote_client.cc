@@ -360,7 +360,10 @@ TEST_CASE("remote: cancellation mid-stream returns promptly", "[remote]") {
   REQUIRE_FALSE(r);
   CHECK(is_remote_cancellation(r.status()));
   CHECK(r.status().message() == "remote " + chat_url(server) + ": request cancelled");
-  CHECK(std::chrono::duration_cast<milliseconds>(returned_at - cancelled_at).count() < 250);
+  // Returned on the cancel, not on the stream: the server never sends another byte, and the
+  // attempt's own timeout is 10 minutes (the bound is generous for loaded machines).
+  CHECK(returned_at >= cancelled_at);
+  CHECK(std::chrono::duration_cast<milliseconds>(returned_at - cancelled_at).count() < 10000);
   CHECK(server.requests() == 1);
 }
 
@@ -380,7 +383,7 @@ TEST_CASE("remote: cancellation during the backoff between attempts returns prom
   canceller.join();
   REQUIRE_FALSE(r);
   CHECK(is_remote_cancellation(r.status()));
-  CHECK(ms_since(start) < 2000);
+  CHECK(ms_since(start) < 15000);  // the backoff alone is 20 s: the cancel ended it
   CHECK(server.requests() == 1);
 }
 

@@ -1,9 +1,12 @@
-// Kill-and-resume (DESIGN.md "Determinism"): `mnemo run` SIGKILLed at random points and resumed
+// Kill-and-resume (docs/DESIGN.md "Determinism"): `mnemo run` SIGKILLed at random points and resumed
 // each time ends exactly where the uninterrupted run ends, and a non-idempotent tool never runs
 // twice.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <set>
 #include <sstream>
@@ -21,38 +24,71 @@ namespace {
 
 std::string source(const std::string& rel) { return std::string(MNEMO_SOURCE_DIR) + "/" + rel; }
 
-// Starts the job, then kills the process `kills` times at random points (after 1-3 progress lines
-// and a random 0-60 ms more), resuming after each kill; finally resumes to the end. Returns the
-// number of kills that landed while the job was still running.
+// The step a progress line is about ("[   1.25s] step 7  list_dir {...}"), or -1.
+int step_of(const std::string& line) {
+  const size_t at = line.find("] step ");
+  if (at == std::string::npos || line.front() != '[') return -1;
+  return std::atoi(line.c_str() + at + 7);
+}
+
+// Starts the job, then SIGKILLs it `kills` times at points spread over its run: kill i comes once
+// a progress line shows step targets[i] or later (distinct steps drawn from 1..max_target, a few
+// steps before the job's end), then after a random part of one step's time (measured from the
+// progress lines as the job runs), so it lands inside a model turn, a tool call or a commit. The
+// job is resumed after each kill, and finally resumed to its end. Returns the number of kills that
+// landed while the job was running: all of them, however fast the machine, as each waits for a
+// step that comes before the end.
 int run_with_kills(const AgentEnv& env, const std::vector<std::string>& run_args,
-                   const std::string& id, int kills, uint32_t seed) {
+                   const std::string& id, int kills, int max_target, uint32_t seed) {
   std::mt19937 rng(seed);
+  std::vector<int> targets(static_cast<size_t>(max_target));
+  std::iota(targets.begin(), targets.end(), 1);
+  std::shuffle(targets.begin(), targets.end(), rng);
+  targets.resize(static_cast<size_t>(kills));
+  std::sort(targets.begin(), targets.end());
+  using Clock = std::chrono::steady_clock;
+  double step_ms = 0;  // measured between two step lines; estimated from the first one until then
+  bool measured = false;
   int landed = 0;
   bool first = true;
-  for (int attempt = 0; landed < kills && attempt < kills * 3; ++attempt) {
+  for (int target : targets) {
     std::vector<std::string> args = first ? run_args : std::vector<std::string>{"resume", id};
     first = false;
+    const auto started = Clock::now();
     Child child(env.argv(args));
-    const int lines = std::uniform_int_distribution<int>(1, 3)(rng);
-    const int delay_ms = std::uniform_int_distribution<int>(0, 60)(rng);
-    int seen = 0;
+    int last_step = -1;
+    Clock::time_point last_at{};
     bool ended = false;
-    while (seen < lines) {
+    for (;;) {
       auto line = child.line();
       if (!line) {
         ended = true;
         break;
       }
-      if (line->find("step ") != std::string::npos || line->find("->") != std::string::npos) ++seen;
+      const int step = step_of(*line);
+      if (step < 0 || step == last_step) continue;
+      const auto now = Clock::now();
+      if (last_step >= 0 && step > last_step) {
+        step_ms = std::chrono::duration<double, std::milli>(now - last_at).count() / (step - last_step);
+        measured = true;
+      } else if (!measured) {
+        // Start-up (loading the model) and one turn: half of it is at most about one step.
+        step_ms = std::chrono::duration<double, std::milli>(now - started).count() / 2;
+      }
+      last_step = step;
+      last_at = now;
+      if (step >= target) break;
     }
     if (ended) {
       INFO(child.stderr_text());
       REQUIRE(child.wait() == 0);
-      return landed;  // the job finished before this kill
+      return landed;  // the job ended before this kill: the caller's check says so
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    const double delay_ms = std::uniform_real_distribution<double>(0, 1)(rng) * step_ms;
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000)));
     child.kill_now();
     if (child.wait() == -SIGKILL) ++landed;
+
   }
   Child last(env.argv({"resume", id}));
   INFO(last.stderr_text());
@@ -77,7 +113,8 @@ TEST_CASE("resume-demo killed at 20 random points ends with the same messages as
   json::value expected = env.show("straight");
 
   const int landed = run_with_kills(
-      env, {"run", job, "--id", "killed", "--workspace", env.workspace()}, "killed", 20, 20261129);
+      env, {"run", job, "--id", "killed", "--workspace", env.workspace()}, "killed", 20, 27,
+      20261129);
   CHECK(landed == 20);
   json::value got = env.show("killed");
   CHECK(got.at("status") == expected.at("status"));
@@ -112,8 +149,8 @@ sampling:
   seed: 5
 )");
   const int landed = run_with_kills(
-      env, {"run", job, "--id", "appender", "--workspace", env.workspace()}, "appender", 10, 7);
-  CHECK(landed >= 8);
+      env, {"run", job, "--id", "appender", "--workspace", env.workspace()}, "appender", 10, 11, 7);
+  CHECK(landed == 10);
   json::value got = env.show("appender");
   CHECK(got.at("status") == "limit");
 

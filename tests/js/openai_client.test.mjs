@@ -1,7 +1,8 @@
 // Drives a real `mnemo serve` with the official openai package: models, a plain completion, a
 // streamed one with usage, a forced tool call with schema-valid arguments, a tool-result round trip,
 // and a wrong key. Usage: node openai_client.test.mjs MNEMO_BINARY [MODEL_DIR]
-// Exits 77 (skipped) when the openai package is not installed (npm ci --prefix tests/js).
+// Exits 77 (skipped) when the openai package is not installed (npm ci --prefix tests/js), and 1 in
+// CI (CI=true), where a missing peer is a failure.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, 'node_modules', 'openai'))) {
-  console.log('skipped: run `npm ci --prefix tests/js` to install the openai package');
-  process.exit(77);
+  const ci = !['', 'false', '0'].includes(process.env.CI ?? '');
+  console.log(`${ci ? 'failed' : 'skipped'}: the openai package is missing; run \`npm ci --prefix tests/js\``);
+  process.exit(ci ? 1 : 77);
 }
 const { default: OpenAI } = await import('openai');
 

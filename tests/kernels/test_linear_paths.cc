@@ -5,10 +5,14 @@
 #include <mnemo/kernels/numeric.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "../../kernels/cpu/linear_cpu.h"
+#include "support/skip.h"
 
 using namespace mnemo::kernels;
 
@@ -115,8 +119,10 @@ TEST_CASE("every linear path matches the scalar reference for each weight format
 }
 
 TEST_CASE("AVX2 and scalar linear give identical bits for every format, shape and token count", "[kernels][linear]") {
-  if (!isa_supported(Isa::kAvx2)) SUCCEED("no AVX2 on this CPU");
-  if (!isa_supported(Isa::kAvx2)) return;
+  if (!isa_supported(Isa::kAvx2)) {
+    mnemo::test::skip_test("this CPU (or build) has no AVX2+FMA+F16C: nothing to compare with the scalar kernels");
+    return;
+  }
   struct Case {
     WeightType type;
     int64_t rows, cols;
@@ -168,5 +174,14 @@ TEST_CASE("the kernel path is chosen once and named", "[kernels][isa]") {
   const Isa isa = active_isa();
   CHECK(isa_supported(isa));
   CHECK(!isa_name(isa).empty());
+  // The best path this CPU and build support, unless MNEMO_ISA=scalar forced the fallback.
+  const char* env = std::getenv("MNEMO_ISA");
+  const bool forced = env && std::string_view(env) == "scalar";
+  CHECK(isa == (!forced && isa_supported(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar));
+  // Chosen once: a later change of the environment does not switch kernels under a running model.
+  const std::string saved = env ? env : "";
+  ::setenv("MNEMO_ISA", forced ? "auto" : "scalar", 1);
   CHECK(active_isa() == isa);
+  if (env) ::setenv("MNEMO_ISA", saved.c_str(), 1);
+  else ::unsetenv("MNEMO_ISA");
 }

@@ -106,7 +106,14 @@ TEST_CASE("gc under a size cap drops the oldest snapshots first", "[memory][gc]"
     REQUIRE(s.create_session(id, id));  // own tenants: nothing shared
     SnapshotSource src{&m, &live, tokens, AtRest::kExact};
     REQUIRE(s.commit_step(id, {}, &src));
-    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    // "new" is committed strictly after "old" on the store's clock (milliseconds since the epoch),
+    // however fast the machine: wait for the clock to move rather than for a fixed time.
+    const auto ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    for (const auto at = ms(); ms() <= at;) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   auto all = s.gc();
   REQUIRE(all);

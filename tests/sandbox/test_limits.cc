@@ -44,7 +44,9 @@ TEST_CASE("a fork bomb is contained by the pids limit and the host stays respons
   CHECK(r->reason == sandbox::ExitReason::kTimeout);
   CHECK(most >= 8);   // the bomb did go off
   CHECK(most <= 32);  // ... and the limit held (init is one of the 32)
-  CHECK(slowest_host_fork_ms < 1000);
+  // The host stayed usable during the bomb: a fork outside the sandbox never waited for seconds
+  // (an uncontained bomb starves it entirely; the bound is generous for loaded machines).
+  CHECK(slowest_host_fork_ms < 5000);
   CHECK(count_processes(token) == 0);
 }
 
@@ -73,8 +75,9 @@ TEST_CASE("an infinite loop is killed at the timeout with all its children") {
   REQUIRE(r);
   CHECK(r->reason == sandbox::ExitReason::kTimeout);
   CHECK(r->exit_status == 124);
-  CHECK(elapsed >= std::chrono::milliseconds(500));
-  CHECK(elapsed < std::chrono::milliseconds(2500));
+  CHECK(elapsed >= std::chrono::milliseconds(500));  // not before its timeout
+  // ... and soon after it: the loop would run forever (the bound only tells killed from not).
+  CHECK(elapsed < std::chrono::seconds(30));
   CHECK(count_processes(token) == 0);
 }
 

@@ -132,8 +132,16 @@ namespace websocket = beast::websocket;
 class WsClient {
  public:
   // `origin`: the Origin header a browser would send (none: a non-browser client).
-  explicit WsClient(uint16_t port, const std::string& key = {}, const std::string& origin = {})
+  // `receive_buffer`: SO_RCVBUF in bytes before connecting (0: the system's), for a client whose
+  // unread data should back up into the server quickly.
+  explicit WsClient(uint16_t port, const std::string& key = {}, const std::string& origin = {},
+                    int receive_buffer = 0)
       : ws_(io_) {
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    if (receive_buffer > 0) {
+      socket.open(tcp::v4());
+      socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
+    }
     beast::get_lowest_layer(ws_).connect(
         tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
     ws_.set_option(websocket::stream_base::decorator([key, origin](websocket::request_type& req) {

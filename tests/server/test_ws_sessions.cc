@@ -287,13 +287,23 @@ TEST_CASE("ws: bad input gets clean errors and never disturbs another session",
   CHECK(contiguous_from(durable_seqs(msgs), 1));
 }
 
-TEST_CASE("ws: a client that does not read is bounded and catches up from the store",
+TEST_CASE("ws: a client that reads only after its run ended still gets every event in order",
           "[server][ws][backpressure]") {
-  // A tiny queue: most events do not fit and come from the store instead, in order.
+  // A tiny queue and a small receive window: whatever the server could not send comes from the
+  // store once the client reads (the drop and catch-up themselves: "ws feed: a full queue drops
+  // events ..." below, which counts them).
   AgentServer server({.ws = {.max_queued = 2}});
-  WsClient c(server.port());
-  c.send(create_msg("ws-slow", 4));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // not reading meanwhile
+  // A small receive window, so that what the client leaves unread backs up into the server.
+  WsClient c(server.port(), {}, {}, 2048);
+  c.send(create_msg("ws-slow", 8));
+  // Not reading until the whole run is committed.
+  auto finished = [&] {
+    auto events = server.store().read_events("ws-slow");
+    return events && !events->empty() && events->back().type == "run.finished";
+  };
+  for (int i = 0; i < 1200 && !finished(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(finished());
   auto msgs = c.until_finished(server.store(), "ws-slow");
   REQUIRE(!msgs.empty());
   auto seqs = durable_seqs(msgs);
@@ -339,7 +349,8 @@ TEST_CASE("ws feed: a full queue drops events and the feed catches up from the s
     REQUIRE(store);
     REQUIRE((*store)->create_session("s", "t"));
     boost::asio::io_context io;
-    auto feed = std::make_shared<server::Feed>(io.get_executor(), **store, 2);
+    auto total = std::make_shared<std::atomic<int64_t>>(0);  // what /metrics reports
+    auto feed = std::make_shared<server::Feed>(io.get_executor(), **store, 2, total);
     feed->watch("s", 1);  // after session.created
     for (int i = 0; i < 20; ++i) {
       memory::NewEvent e{"error", "{\"message\": \"e" + std::to_string(i) + "\"}"};
@@ -350,6 +361,7 @@ TEST_CASE("ws feed: a full queue drops events and the feed catches up from the s
           std::make_shared<server::HubMessage>(server::durable_message("s", ev->front())));
     }
     CHECK(feed->dropped() == 18);
+    CHECK(*total == 18);  // mnemo_ws_events_replayed_total counts the durable ones left out
     std::vector<uint64_t> got;
     boost::asio::co_spawn(
         io,

@@ -92,7 +92,8 @@ class TestServer {
       send_all(c, response(200, "", std::string(100000, 'x')));
     } else if (path == "/slow") {
       send_all(c, "HTTP/1.1 200 X\r\nContent-Length: 10\r\n\r\n1");
-      for (int i = 0; i < 300 && !stop_; ++i) std::this_thread::sleep_for(10ms);
+      // 30 s of silence (ended early when the server stops).
+      for (int i = 0; i < 3000 && !stop_; ++i) std::this_thread::sleep_for(10ms);
     } else if (path == "/to-hello") {
       send_all(c, response(302, "Location: /hello\r\n", ""));
     } else if (path == "/to-loopback2") {
@@ -209,7 +210,7 @@ TEST_CASE("http_get stops at the size cap and at the timeout") {
   o.timeout = 400ms;
   auto start = std::chrono::steady_clock::now();
   r = get(o, server.url("/slow"));
-  CHECK(std::chrono::steady_clock::now() - start < 2500ms);
+  CHECK(std::chrono::steady_clock::now() - start < 20s);  // ended by the timeout, not the server
   CHECK_FALSE(r.ok);
   CHECK(r.content.find("timed out after 400 ms") != std::string::npos);
 }
@@ -225,7 +226,7 @@ TEST_CASE("cancelling http_get aborts a stalled transfer") {
   auto start = std::chrono::steady_clock::now();
   ToolResult r = test::run_call(reg, ctx, "http_get", R"({"url": )" + json::quote(server.url("/slow")) + "}",
                                 200ms);
-  CHECK(std::chrono::steady_clock::now() - start < 2000ms);
+  CHECK(std::chrono::steady_clock::now() - start < 20s);  // ended by the cancel, not the server
   CHECK_FALSE(r.ok);
   CHECK(r.content == "http_get: cancelled");
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -63,10 +64,12 @@ inline tools::ToolContext context_for(const fs::path& workspace) {
   return ctx;
 }
 
-// Runs the call through the registry; with cancel_after, a terminal cancellation is emitted then.
+// Runs the call through the registry; a terminal cancellation is emitted after cancel_after, or as
+// soon as cancel_when (polled every 10 ms) says so, e.g. once the command is seen running.
 inline tools::ToolResult run_call(const tools::ToolRegistry& registry, tools::ToolContext& ctx,
                                   std::string name, std::string arguments,
-                                  std::optional<std::chrono::milliseconds> cancel_after = {}) {
+                                  std::optional<std::chrono::milliseconds> cancel_after = {},
+                                  std::function<bool()> cancel_when = {}) {
   namespace asio = boost::asio;
   asio::io_context io;
   asio::cancellation_signal signal;
@@ -85,6 +88,18 @@ inline tools::ToolResult run_call(const tools::ToolRegistry& registry, tools::To
       if (!ec && !out) signal.emit(asio::cancellation_type::terminal);
     });
   }
+  std::function<void()> poll = [&] {
+    timer.expires_after(std::chrono::milliseconds(10));
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (ec || out) return;
+      if (cancel_when()) {
+        signal.emit(asio::cancellation_type::terminal);
+      } else {
+        poll();
+      }
+    });
+  };
+  if (cancel_when) poll();
   // Every tool keeps work on the io_context until it completes, so running dry means a lost handler.
   while (!out && !error) {
     if (io.run_one() == 0) throw std::runtime_error("the tool call never completed");

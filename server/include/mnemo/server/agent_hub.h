@@ -51,7 +51,10 @@ HubMessage durable_message(std::string_view session, const memory::Event& event,
 // runtime's thread; next() runs on the connection's executor.
 class Feed : public std::enable_shared_from_this<Feed> {
  public:
-  Feed(asio::any_io_executor executor, const memory::Store& store, size_t max_queued = 1024);
+  // `dropped_total`, when given, counts the durable events not queued (and so sent from the store
+  // later) over every feed, for /metrics.
+  Feed(asio::any_io_executor executor, const memory::Store& store, size_t max_queued = 1024,
+       std::shared_ptr<std::atomic<int64_t>> dropped_total = nullptr);
 
   // Starts watching a session: durable events after `after_seq` come from the store first, then
   // as they are committed; `live` adds the live deltas. Watching it again restarts it.
@@ -94,6 +97,7 @@ class Feed : public std::enable_shared_from_this<Feed> {
   std::map<std::string, Cursor, std::less<>> cursors_;
   bool closed_ = false;
   uint64_t dropped_ = 0;
+  std::shared_ptr<std::atomic<int64_t>> dropped_total_;
   std::unique_ptr<asio::steady_timer> timer_;
 };
 

@@ -32,6 +32,8 @@ class Metrics {
   void set_store_bytes_source(std::function<int64_t()> source);
   // Another gauge read at scrape time (mnemo_ws_connections, mnemo_jobs_running, ...).
   void add_gauge(std::string name, std::string help, std::function<int64_t()> source);
+  // A counter read at scrape time (mnemo_ws_events_replayed_total, ...).
+  void add_counter(std::string name, std::string help, std::function<int64_t()> source);
 
   int64_t active_requests() const { return active_requests_; }
   int64_t generated_tokens() const { return generated_tokens_; }
@@ -47,6 +49,7 @@ class Metrics {
   struct Gauge {
     std::string name, help;
     std::function<int64_t()> source;
+    bool counter = false;
   };
   std::vector<Gauge> gauges_;
   std::atomic<int64_t> active_requests_{0};
