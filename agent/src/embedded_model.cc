@@ -1,5 +1,7 @@
 #include "embedded_model.h"
 
+#include <mnemo/inference/turn_mask.h>
+
 #include <mnemo/inference/special_tokens.h>
 
 namespace mnemo::agent::internal {
@@ -21,6 +23,9 @@ Result<std::unique_ptr<EmbeddedModel>> EmbeddedModel::load(
   m->vocab = std::move(vocab).value();
   m->eos = static_cast<inference::TokenId>(m->model->config().eos_token_id);
   if (auto d = m->tokenizer->token_id(inference::tokens::kDsml)) m->dsml = *d;
+  m->banned = std::make_shared<const std::vector<inference::TokenId>>(
+      inference::tokens_banned_in_turns(*m->tokenizer, m->model->config().vocab_size,
+                                        inference::ThinkingMode::kChat, m->eos));
   m->engine = std::make_unique<inference::Engine>(*m->model, engine_options);
   return m;
 }

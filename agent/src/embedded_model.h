@@ -22,6 +22,8 @@ struct EmbeddedModel {
   std::shared_ptr<const inference::ConstraintVocabulary> vocab;
   inference::TokenId eos = 0;
   inference::TokenId dsml = -1;  // the ｜DSML｜ token (-1 when the tokenizer lacks it)
+  // What no turn may sample (inference/turn_mask.h); agent turns are in chat mode.
+  std::shared_ptr<const std::vector<inference::TokenId>> banned;
 
   static Result<std::unique_ptr<EmbeddedModel>> load(
       const std::string& dir, inference::Precision precision,

@@ -1,5 +1,7 @@
 #include "model_turn.h"
 
+#include <mnemo/inference/turn_mask.h>
+
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,7 +38,8 @@ asio::awaitable<TurnOutput> run_embedded_turn(EmbeddedModel& m, TurnOptions opt)
   request.sampler_state = opt.sampler_state;
   request.max_new_tokens = opt.max_new_tokens;
   request.stop_tokens = {m.eos};
-  request.logits_processor = opt.processor;
+  // Special and unknown tokens have no place in a reply, whatever the turn's own processor.
+  request.logits_processor = inference::with_banned_tokens(m.banned, opt.processor);
   request.on_token = [channel](TokenId t, const float*) {
     channel->try_send(boost::system::error_code{}, std::make_shared<TurnMessage>(TurnMessage{t}));
   };

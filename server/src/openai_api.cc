@@ -1,5 +1,13 @@
+// GCC 12 reports -Wmismatched-new-delete for Asio's coroutine frames: awaitable_frame_base has
+// a class-specific operator new/delete pair (a recycling allocator) that the warning does not
+// match across the inlined frame destruction. A known false positive of GCC 12, silenced
+// for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 #include <mnemo/inference/constraint.h>
 #include <mnemo/inference/special_tokens.h>
+#include <mnemo/inference/turn_mask.h>
 #include <mnemo/server/openai_api.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -100,6 +108,8 @@ struct OpenAiApi::Impl {
   int64_t context = 0;
   TokenId eos = 0;
   TokenId dsml = -1;
+  // What no completion may sample, by thinking mode (inference/turn_mask.h).
+  std::shared_ptr<const std::vector<TokenId>> banned_chat, banned_thinking;
   int64_t created = unix_seconds();
   std::mutex grammar_mu;
   std::map<std::string, std::shared_ptr<const inference::ToolCallGrammar>> grammars;
@@ -183,6 +193,10 @@ std::optional<ApiError> OpenAiApi::Impl::prepare(const CompletionRequest& req, P
   } else if (req.tool_choice == ToolChoice::kNone && !req.tools.empty()) {
     out.processor = std::make_shared<BanToken>(dsml);
   }
+  // Special and unknown tokens have no place in a reply, constrained or not.
+  out.processor = inference::with_banned_tokens(
+      req.thinking == inference::ThinkingMode::kThinking ? banned_thinking : banned_chat,
+      std::move(out.processor));
   return std::nullopt;
 }
 
@@ -410,6 +424,11 @@ Result<std::unique_ptr<OpenAiApi>> OpenAiApi::create(const inference::Model& mod
         "the model's tokenizer has no DSML token: not a V4 tokenizer (tool calls need one)");
   }
   impl->dsml = *dsml;
+  for (auto mode : {inference::ThinkingMode::kChat, inference::ThinkingMode::kThinking}) {
+    auto banned = std::make_shared<const std::vector<TokenId>>(inference::tokens_banned_in_turns(
+        impl->tokenizer, config.vocab_size, mode, impl->eos));
+    (mode == inference::ThinkingMode::kChat ? impl->banned_chat : impl->banned_thinking) = banned;
+  }
   auto codec = inference::make_chat_codec("v4");
   if (!codec) return codec.status();
   impl->codec = std::move(codec).value();

@@ -103,6 +103,27 @@ TEST_CASE("a chat completion answers in OpenAI's shape, streamed or not, with th
   CHECK(server.metrics().generated_tokens() >= 2 * usage.at("completion_tokens").as_int64());
 }
 
+TEST_CASE("sampled replies never contain special or placeholder tokens", "[server][openai]") {
+  // The test model's random weights spread their mass over all 129,280 ids, 800 of them special
+  // (<｜place▁holder▁no▁N｜>, role markers, BOS): unmasked, 600 sampled tokens hit several.
+  TestServer server;
+  for (int seed : {1, 2, 3}) {
+    HttpResult r = post_json(server.port(), "/v1/chat/completions",
+                             chat_body(R"("max_tokens": 200, "temperature": 1, "seed": )" +
+                                       std::to_string(seed)));
+    REQUIRE(r.status == 200);
+    const json::value body = r.json();
+    const json::value& message = body.at("choices").at(0).at("message");
+    const std::string content = message.at("content").is_string()
+                                    ? std::string(message.at("content").as_string())
+                                    : std::string();
+    INFO("seed " << seed << ": " << content);
+    CHECK(content.find("<｜") == std::string::npos);
+    CHECK(content.find("place▁holder") == std::string::npos);
+    CHECK(content.find("<think>") == std::string::npos);
+  }
+}
+
 TEST_CASE("tool_choice required and a named function give calls that fit the schema",
           "[server][openai]") {
   TestServer server;
