@@ -320,6 +320,13 @@ Status Runtime::decide(std::string_view id, std::string_view call_id, bool appro
     auto seqs = impl_->store.append_events(id, std::span<const memory::NewEvent>(&e, 1));
     return seqs ? Status::ok() : seqs.status();
   }
+  // A call of an earlier turn was settled long ago: that is a state conflict, not an unknown call.
+  for (const inference::ChatMessage& m : state->messages) {
+    for (const inference::ToolCall& c : m.tool_calls) {
+      if (c.id == call_id)
+        return Status::invalid_argument("call " + c.id + " of an earlier step already has its result");
+    }
+  }
   std::string pending;
   for (const CallState& c : state->calls) {
     if (c.approval_requested && !c.approved && !c.result)

@@ -190,14 +190,20 @@ asio::awaitable<Result<bool>> Session::settle_calls() {
                                      "calling it again.");
       }
     } else if (!call.intent) {
-      if (needs_approval && !call.approved) {
+      // Arguments the tool will refuse are refused now, not after a person approved them.
+      Status valid = needs_approval && !call.approved && !call.approval_requested
+                         ? registry_.validate(tools::ToolCall{call.id, call.name, call.arguments})
+                         : Status::ok();
+      if (!valid) {
+        run = false;
+        record.result = tools::ToolResult::error(valid.message());
+      } else if (needs_approval && !call.approved) {
         if (!call.approval_requested) {
           auto c = commit({approval_required_event(call, tool ? tool->description() : "")}, false);
           MNEMO_CO_RETURN_IF_ERROR(co_await std::move(c));
         }
         co_return true;
-      }
-      if (needs_approval && !*call.approved) {
+      } else if (needs_approval && !*call.approved) {
         run = false;
         record.denied = true;
         record.result =

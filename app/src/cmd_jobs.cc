@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -58,8 +59,25 @@ std::string when(int64_t unix_ms) {
   return buf;
 }
 
+// Runs a command on the job opt.id names, a unique prefix included.
+int with_job_id(JobsOptions& opt, const std::function<int(const JobsOptions&)>& command) {
+  auto id = resolve_job_id(opt.store, opt.id);
+  if (!id) return fail(id.status().message());
+  opt.id = *id;
+  return command(opt);
+}
+
 int list_command(const JobsOptions& opt) {
   auto store = open_reader(opt.store);
+  // A fresh MNEMO_HOME has no store yet: no jobs, not an error.
+  if (!store && store.status().code() == StatusCode::kNotFound && opt.store.empty()) {
+    if (opt.json) {
+      std::cout << "[]\n";
+    } else {
+      std::printf("%-40s %-16s %6s %8s  %s\n", "ID", "STATUS", "STEPS", "TOKENS", "CREATED (UTC)");
+    }
+    return 0;
+  }
   if (!store) return fail(store.status().message());
   auto ids = (*store)->list_sessions();
   if (!ids) return fail(ids.status().message());
@@ -238,7 +256,7 @@ void register_jobs_commands(CLI::App& app, CommandContext& ctx) {
   store_opt(show);
   show->add_flag("--json", opt->json,
                  "the job as JSON: id, status, messages (OpenAI chat form), ...");
-  show->callback([opt, &ctx] { ctx.exit_code = show_command(*opt); });
+  show->callback([opt, &ctx] { ctx.exit_code = with_job_id(*opt, show_command); });
 
   CLI::App* logs = jobs->add_subcommand("logs", "A job's durable events (docs/agent.md)");
   logs->add_option("id", opt->id, "the job's id")->required();
@@ -246,13 +264,13 @@ void register_jobs_commands(CLI::App& app, CommandContext& ctx) {
   logs->add_option("--after", opt->after, "only events after this seq");
   logs->add_flag("--json", opt->json, "one JSON object per line: seq, type, unix_ms, payload");
   logs->add_flag("-f,--follow", opt->follow, "keep printing new events until the job finishes");
-  logs->callback([opt, &ctx] { ctx.exit_code = logs_command(*opt); });
+  logs->callback([opt, &ctx] { ctx.exit_code = with_job_id(*opt, logs_command); });
 
   CLI::App* cancel = jobs->add_subcommand(
       "cancel", "Finish a job as cancelled (also one running in another process)");
   cancel->add_option("id", opt->id, "the job's id")->required();
   store_opt(cancel);
-  cancel->callback([opt, &ctx] { ctx.exit_code = cancel_command(*opt); });
+  cancel->callback([opt, &ctx] { ctx.exit_code = with_job_id(*opt, cancel_command); });
 
   for (bool approve : {true, false}) {
     CLI::App* c = jobs->add_subcommand(
@@ -266,7 +284,11 @@ void register_jobs_commands(CLI::App& app, CommandContext& ctx) {
                 "only record the decision; `mnemo resume ID` continues later");
     c->add_flag("--json", opt->run.json, "print the job as JSON at the end");
     c->add_flag("-q,--quiet", opt->run.quiet, "no progress lines on stderr");
-    c->callback([opt, approve, &ctx] { ctx.exit_code = decide_command(*opt, approve); });
+    c->callback([opt, approve, &ctx] {
+      ctx.exit_code = with_job_id(*opt, [approve](const JobsOptions& o) {
+        return decide_command(o, approve);
+      });
+    });
   }
 }
 

@@ -26,6 +26,29 @@ std::string store_dir_or_default(const std::string& store) {
   return store.empty() ? mnemo_home() + "/store" : store;
 }
 
+Result<std::string> resolve_job_id(const std::string& store, const std::string& given) {
+  memory::StoreOptions o;
+  o.read_only = true;
+  auto s = memory::Store::open(store_dir_or_default(store), o);
+  // A store that cannot be read is the command's own error to report (it opens the store itself).
+  if (!s) return given;
+  auto ids = (*s)->list_sessions();
+  if (!ids) return given;
+  std::vector<std::string> matches;
+  for (const std::string& id : *ids) {
+    if (id == given) return given;
+    if (id.starts_with(given)) matches.push_back(id);
+  }
+  if (matches.size() == 1) return matches[0];
+  if (matches.empty()) return given;
+  std::string listed;
+  for (size_t i = 0; i < matches.size() && i < 10; ++i) listed += (i ? ", " : "") + matches[i];
+  if (matches.size() > 10) listed += ", ...";
+  return Status::invalid_argument("job id prefix " + given + " matches " +
+                                  std::to_string(matches.size()) + " jobs (" + listed +
+                                  "); give more of the id");
+}
+
 namespace {
 
 std::string one_line(std::string_view s, size_t max) {

@@ -27,4 +27,9 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch);
 
 std::string store_dir_or_default(const std::string& store);
 
+// The job a command names: `given` itself when a job has that id, else the one job whose id starts
+// with it (`mnemo jobs show hello` for hello-1a2b3c); several matches are an error listing them.
+// No match, or a store that cannot be read, returns `given`: the command reports its own error.
+Result<std::string> resolve_job_id(const std::string& store, const std::string& given);
+
 }  // namespace mnemo::app

@@ -1,4 +1,5 @@
 #include <mnemo/base/build_config.h>
+#include <mnemo/kernels/cpu_features.h>
 
 #include <cstdio>
 #include <iostream>
@@ -14,8 +15,13 @@ int fail(std::string_view message) {
 
 int main(int argc, char** argv) {
   CLI::App app{"mnemo: an agent runtime with persistent long-context memory", "mnemo"};
-  app.set_version_flag("--version", std::string("mnemo ") + MNEMO_VERSION +
-                                        (MNEMO_CUDA ? " (CUDA)" : " (CPU only)"));
+  // What runs the engine: the CPU kernels this machine selects. CUDA kernels do not exist yet, so
+  // a build with the CUDA toolkit says no more than that.
+  app.set_version_flag("--version", [] {
+    return std::string("mnemo ") + MNEMO_VERSION + " (engine: CPU kernels, " +
+           std::string(mnemo::kernels::isa_name(mnemo::kernels::active_isa())) +
+           (MNEMO_CUDA ? "; CUDA toolkit found, no CUDA kernels yet)" : ")");
+  });
   app.require_subcommand(1);
   mnemo::app::CommandContext ctx;
   mnemo::app::register_tokenize_command(app, ctx);
@@ -36,6 +42,10 @@ int main(int argc, char** argv) {
   mnemo::app::register_jobs_commands(app, ctx);
   mnemo::app::register_serve_command(app, ctx);
   mnemo::app::register_keys_commands(app, ctx);
+  if (argc <= 1) {  // a bare `mnemo`: what it can do
+    std::cout << app.help();
+    return 0;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -105,6 +105,40 @@ TEST_CASE("a forced-tool job runs end to end and jobs show --json gives the conv
   CHECK(env.cli("store verify").status == 0);
 }
 
+TEST_CASE("job commands: a fresh home lists no jobs, ids by unique prefix, resume of a finished job",
+          "[agent][cli]") {
+  AgentEnv env;
+  // A fresh MNEMO_HOME (no store yet): an empty list, not an error.
+  auto fresh = mnemo::test::run_cli("jobs list", "", "MNEMO_HOME=" + shell_quote(env.path("fresh-home")));
+  INFO(fresh.err);
+  CHECK(fresh.status == 0);
+  CHECK(fresh.out.rfind("ID", 0) == 0);
+  auto fresh_json =
+      mnemo::test::run_cli("jobs list --json", "", "MNEMO_HOME=" + shell_quote(env.path("fresh-home")));
+  CHECK(fresh_json.status == 0);
+  CHECK(fresh_json.out == "[]\n");
+
+  const std::string job = env.job("greet", kEchoJob);
+  REQUIRE(env.run(job, "prefix-test-123", "-q").status == 0);
+  // A unique prefix names the job.
+  auto shown = env.cli("jobs show prefix-te --json");
+  INFO(shown.err);
+  REQUIRE(shown.status == 0);
+  CHECK(json::parse(shown.out).at("id") == "prefix-test-123");
+  // Resuming a finished job says so.
+  auto again = env.cli("resume prefix-test");
+  CHECK(again.status == 0);
+  CHECK(again.err.find("job prefix-test-123 already finished") != std::string::npos);
+  // Two jobs share the prefix: an error that lists both.
+  REQUIRE(env.run(job, "prefix-test-456", "-q").status == 0);
+  auto ambiguous = env.cli("jobs show prefix-te");
+  CHECK(ambiguous.status == 1);
+  CHECK(ambiguous.err.find("prefix-test-123") != std::string::npos);
+  CHECK(ambiguous.err.find("prefix-test-456") != std::string::npos);
+  // An exact id is never ambiguous.
+  CHECK(env.cli("jobs logs prefix-test-456").status == 0);
+}
+
 TEST_CASE("a seeded job gives the same transcript every time", "[agent]") {
   AgentEnv env;
   std::string body = kEchoJob;
@@ -118,6 +152,43 @@ TEST_CASE("a seeded job gives the same transcript every time", "[agent]") {
   // Ids come from (session, step, index): different jobs, different ids.
   CHECK(a.at("messages").at(2).at("tool_calls").at(0).at("id") !=
         b.at("messages").at(2).at("tool_calls").at(0).at("id"));
+}
+
+TEST_CASE("approval is never asked for arguments the tool will refuse", "[agent]") {
+  AgentEnv env;
+  // No 256-token turn can write 100,000 characters: the arguments are invalid, so the call is
+  // refused at once instead of waiting for a person to approve what would then be refused.
+  const std::string job = env.job("refused", R"(input: Touch the marker.
+tools:
+  - name: touch
+    description: Create a marker file.
+    command: 'echo "$MNEMO_CALL_ID" >> marker'
+    approval: always
+    parameters:
+      type: object
+      properties:
+        note: {type: string, minLength: 100000}
+      required: [note]
+tool_choice: touch
+limits:
+  max_steps: 1
+  max_turn_tokens: 256
+sampling:
+  seed: 3
+)");
+  auto r = env.run(job, "refused");
+  INFO(r.err);
+  CHECK(r.status == 0);  // ended by its step limit (exit 0), never waiting (3)
+  CHECK(r.err.find("waiting for approval") == std::string::npos);
+  json::value j = env.show("refused");
+  CHECK(j.at("pending_approvals").as_array().empty());
+  const json::array& m = j.at("messages").as_array();
+  REQUIRE(!m.empty());
+  CHECK(m.back().at("role") == "tool");
+  CHECK(str(m.back().at("content")).find("at least 100000 characters") != std::string::npos);
+  CHECK(!std::filesystem::exists(env.workspace() + "/marker"));
+  auto logs = env.cli("jobs logs refused --json");
+  CHECK(logs.out.find("tool.approval_required") == std::string::npos);
 }
 
 TEST_CASE("approval: a call waits durably, approve runs it and deny refuses it", "[agent]") {

@@ -185,6 +185,12 @@ TEST_CASE("job API: approve and deny a call waiting for approval", "[server][job
     }
   }
   CHECK(job.at("status") == "limit");
+  // Deciding a call again, once decided and run, is a conflict with the job's state (409), not an
+  // unknown call.
+  HttpResult again = post_json(server.port(), "/v1/jobs/careful/approve",
+                               json::serialize(json::object{{"call_id", call}}));
+  INFO(again.body);
+  CHECK(again.status == 409);
   HttpResult sse = http_request(server.port(), http::verb::get, "/v1/jobs/careful/events");
   std::vector<SseEvent> events = parse_sse(sse.body);
   size_t approvals = 0, denials = 0;
