@@ -45,7 +45,8 @@ Status collect_roots(const Store::Impl& s, rocksdb::ColumnFamilyHandle* cf,
     if (!r) {
       // Unreadable records are left for `verify` to report; GC never guesses what they referenced.
       if (problems) {
-        Root unreadable{cf, it->key().ToString()};
+        Root unreadable{.cf = cf, .key = it->key().ToString(), .created = 0, .bytes = 0,
+                        .chunks = {}, .dropped = false};
         problems->push_back(root_name(s, unreadable) + ": " + r.status().message());
       }
       continue;

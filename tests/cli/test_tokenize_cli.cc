@@ -44,6 +44,12 @@ TEST_CASE("mnemo --version and --help work", "[cli]") {
   auto v = run_cli("--version");
   CHECK(v.status == 0);
   CHECK(v.out.rfind("mnemo ", 0) == 0);
+  // It names the kernels that run, and claims no CUDA kernels (there are none yet).
+  CHECK(v.out.find("CPU kernels") != std::string::npos);
+  CHECK(v.out.find("(CUDA)") == std::string::npos);
+  auto bare = run_cli("");
+  CHECK(bare.status == 0);
+  CHECK(bare.out.find("Subcommands:") != std::string::npos);
   auto h = run_cli("tokenize --help");
   CHECK(h.status == 0);
   CHECK(h.out.find("--decode") != std::string::npos);
