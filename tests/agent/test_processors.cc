@@ -10,22 +10,14 @@
 #include <memory>
 
 #include "processors.h"
-#include "support/test_paths.h"
+#include "support/v4_tokenizer.h"
 
 using namespace mnemo;
 using namespace mnemo::inference;
 
 namespace {
 
-const Tokenizer& tokenizer() {
-  static std::unique_ptr<Tokenizer> tok = [] {
-    auto t = Tokenizer::load(test::v3_tokenizer_path());
-    REQUIRE(t);
-    REQUIRE(tokens::add_v4_tokens(*t));
-    return std::make_unique<Tokenizer>(std::move(t).value());
-  }();
-  return *tok;
-}
+const Tokenizer& tokenizer() { return test::v4_tokenizer(); }
 
 std::shared_ptr<const ConstraintVocabulary> vocab() {
   static auto v = *ConstraintVocabulary::build(tokenizer());

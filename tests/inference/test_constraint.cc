@@ -23,6 +23,7 @@
 #include <random>
 
 #include "support/test_paths.h"
+#include "support/v4_tokenizer.h"
 #include "support/tiny_model.h"
 
 using namespace mnemo::inference;
@@ -30,15 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const Tokenizer& v4_tokenizer() {
-  static std::unique_ptr<Tokenizer> tok = [] {
-    auto t = Tokenizer::load(mnemo::test::v3_tokenizer_path());
-    REQUIRE(t);
-    REQUIRE(tokens::add_v4_tokens(*t));
-    return std::make_unique<Tokenizer>(std::move(t).value());
-  }();
-  return *tok;
-}
+using mnemo::test::v4_tokenizer;
 
 std::shared_ptr<const ConstraintVocabulary> vocab() {
   static auto v = [] {

@@ -8,21 +8,13 @@
 #include <memory>
 #include <vector>
 
-#include "support/test_paths.h"
+#include "support/v4_tokenizer.h"
 
 using namespace mnemo::inference;
 
 namespace {
 
-const Tokenizer& v4() {
-  static std::unique_ptr<Tokenizer> tok = [] {
-    auto t = Tokenizer::load(mnemo::test::v3_tokenizer_path());
-    REQUIRE(t);
-    REQUIRE(tokens::add_v4_tokens(*t));
-    return std::make_unique<Tokenizer>(std::move(t).value());
-  }();
-  return *tok;
-}
+const Tokenizer& v4() { return mnemo::test::v4_tokenizer(); }
 
 TokenId id_of(std::string_view text) {
   auto id = v4().token_id(text);
