@@ -1,7 +1,6 @@
 #pragma once
 // Helpers for the sandbox escape suite: a fresh workspace per test, the probe binary, and host-side
 // views of what the sandbox left behind (processes found by a token in their command line).
-#include <dirent.h>
 #include <mnemo/sandbox/runner.h>
 #include <mnemo/sandbox/workspace.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "support/processes.h"
 
 namespace mnemo::test {
 
@@ -58,37 +59,6 @@ inline std::string slurp(const fs::path& p) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// Host processes whose command line contains token (zombies have none, so they do not count).
-inline int count_processes(const std::string& token) {
-  int count = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string cmdline = slurp(fs::path("/proc") / e->d_name / "cmdline");
-    for (char& c : cmdline) c = c ? c : ' ';
-    if (cmdline.find(token) != std::string::npos) ++count;
-  }
-  closedir(d);
-  return count;
-}
-
-// Processes whose argv[0] is `program` and whose command line holds `token`: the sandboxed command
-// itself, not mnemo (whose own argv names the same program and token).
-inline int count_running(const std::string& program, const std::string& token) {
-  int count = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string cmdline = slurp(fs::path("/proc") / e->d_name / "cmdline");
-    const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
-    if (argv0 == program && cmdline.find(token) != std::string::npos) ++count;
-  }
-  closedir(d);
-  return count;
 }
 
 inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds limit) {

@@ -1,10 +1,10 @@
-#include <dirent.h>
 #include <mnemo/base/json_text.h>
 #include <mnemo/tools/builtin_tools.h>
 
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "support/processes.h"
 #include "tools/tools_test_util.h"
 
 using namespace mnemo;
@@ -13,34 +13,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Host processes whose command line contains token.
-int count_processes(const std::string& token) {
-  int count = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::string cmdline = test::slurp(std::string("/proc/") + e->d_name + "/cmdline");
-    if (cmdline.find(token) != std::string::npos) ++count;
-  }
-  closedir(d);
-  return count;
-}
-
-// Processes whose whole command line is exactly `argv` (the sleep itself, not a shell naming it).
-int count_exact(const std::vector<std::string>& argv) {
-  std::string want;
-  for (const std::string& a : argv) want += a + '\0';
-  int count = 0;
-  DIR* d = opendir("/proc");
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    if (test::slurp(std::string("/proc/") + e->d_name + "/cmdline") == want) ++count;
-  }
-  closedir(d);
-  return count;
-}
+using test::count_exact;
+using test::count_processes;
 
 ToolRegistry builtins() {
   ToolRegistry reg;
