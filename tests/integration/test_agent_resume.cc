@@ -88,7 +88,6 @@ int run_with_kills(const AgentEnv& env, const std::vector<std::string>& run_args
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000)));
     child.kill_now();
     if (child.wait() == -SIGKILL) ++landed;
-
   }
   Child last(env.argv({"resume", id}));
   INFO(last.stderr_text());
