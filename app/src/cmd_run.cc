@@ -1,10 +1,8 @@
 // `mnemo run JOB.yaml` and `mnemo resume ID`: agent jobs in the foreground (docs/jobs.md,
 // docs/agent.md).
 #include <mnemo/agent/job_spec.h>
-#include <mnemo/agent/job_state.h>
 #include <mnemo/agent/runtime.h>
 #include <mnemo/base/file.h>
-#include <mnemo/memory/store.h>
 
 #include <cstdio>
 #include <map>
@@ -122,23 +120,18 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
     }
     run.job_id = *resolved;
     std::string id = *resolved, message = resume->message;
-    if (message.empty() && !run.quiet) {
-      // A finished job has nothing to resume: say so (its answer or JSON still follows).
-      memory::StoreOptions o;
-      o.read_only = true;
-      if (auto s = memory::Store::open(store_dir_or_default(run.store), o)) {
-        auto events = (*s)->read_events(id);
-        if (events && !events->empty()) {
-          if (auto state = agent::replay_job(id, *events); state && state->finished) {
-            std::fprintf(stderr,
-                         "job %s already finished (%s); nothing to resume (`mnemo resume %s "
-                         "--message TEXT` continues the conversation)\n",
-                         id.c_str(), state->finish_reason.c_str(), id.c_str());
-          }
+    const bool quiet = run.quiet;
+    ctx.exit_code = run_job(run, [id, message, quiet](agent::Runtime& rt,
+                                                      const agent::JobObserver& obs) {
+      if (message.empty() && !quiet) {
+        // A finished job has nothing to resume: say so (its answer or JSON still follows).
+        if (auto state = rt.load(id); state && state->finished) {
+          std::fprintf(stderr,
+                       "job %s already finished (%s); nothing to resume (`mnemo resume %s "
+                       "--message TEXT` continues the conversation)\n",
+                       id.c_str(), state->finish_reason.c_str(), id.c_str());
         }
       }
-    }
-    ctx.exit_code = run_job(run, [id, message](agent::Runtime& rt, const agent::JobObserver& obs) {
       return message.empty() ? rt.resume(id, obs) : rt.input(id, message, obs);
     });
   });
