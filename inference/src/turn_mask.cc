@@ -20,11 +20,11 @@ std::vector<TokenId> tokens_banned_in_turns(const Tokenizer& tokenizer, int64_t 
   for (int64_t i = 0; i < model_vocab; ++i) {
     const auto id = static_cast<TokenId>(i);
     const std::string_view bytes = tokenizer.token_bytes(id);
-    const bool known = tokenizer.is_special(id) || !bytes.empty();
     // DeepSeek's markers, <｜...｜>, whether the tokenizer flags them special or not (V3 leaves
     // <｜User｜>, <｜Assistant｜>, the FIM and V3 tool-call markers unflagged).
     const bool marker = bytes.size() > 6 && bytes.starts_with("<｜") && bytes.ends_with("｜>");
-    if (known && !tokenizer.is_special(id) && !marker) continue;
+    const bool text = !tokenizer.is_special(id) && !bytes.empty() && !marker;  // ordinary text
+    if (text) continue;
     if (std::find(allowed.begin(), allowed.end(), id) != allowed.end()) continue;
     banned.push_back(id);
   }

@@ -12,8 +12,14 @@ void line(std::string& out, const char* fmt, auto... args) {
   if (n > 0) out.append(buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1)));
 }
 
+// One metric family of a single value: `type` is "gauge" or "counter".
+void metric(std::string& out, const char* type, const char* name, const char* help,
+            long long value) {
+  line(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, value);
+}
+
 void gauge(std::string& out, const char* name, const char* help, long long value) {
-  line(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, value);
+  metric(out, "gauge", name, help, value);
 }
 
 }  // namespace
@@ -62,12 +68,7 @@ std::string Metrics::render() const {
   }
   gauge(out, "mnemo_sessions", "Live agent sessions.", sessions_ ? sessions_() : 0);
   for (const Gauge& g : gauges_) {
-    if (!g.counter) {
-      gauge(out, g.name.c_str(), g.help.c_str(), g.source());
-      continue;
-    }
-    line(out, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", g.name.c_str(), g.help.c_str(),
-         g.name.c_str(), g.name.c_str(), static_cast<long long>(g.source()));
+    metric(out, g.counter ? "counter" : "gauge", g.name.c_str(), g.help.c_str(), g.source());
   }
   gauge(out, "mnemo_active_requests", "HTTP requests being handled.",
         static_cast<long long>(active_requests_.load()));

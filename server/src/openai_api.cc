@@ -424,11 +424,12 @@ Result<std::unique_ptr<OpenAiApi>> OpenAiApi::create(const inference::Model& mod
         "the model's tokenizer has no DSML token: not a V4 tokenizer (tool calls need one)");
   }
   impl->dsml = *dsml;
-  for (auto mode : {inference::ThinkingMode::kChat, inference::ThinkingMode::kThinking}) {
-    auto banned = std::make_shared<const std::vector<TokenId>>(inference::tokens_banned_in_turns(
-        impl->tokenizer, config.vocab_size, mode, impl->eos));
-    (mode == inference::ThinkingMode::kChat ? impl->banned_chat : impl->banned_thinking) = banned;
-  }
+  auto banned = [&](inference::ThinkingMode mode) {
+    return std::make_shared<const std::vector<TokenId>>(
+        inference::tokens_banned_in_turns(impl->tokenizer, config.vocab_size, mode, impl->eos));
+  };
+  impl->banned_chat = banned(inference::ThinkingMode::kChat);
+  impl->banned_thinking = banned(inference::ThinkingMode::kThinking);
   auto codec = inference::make_chat_codec("v4");
   if (!codec) return codec.status();
   impl->codec = std::move(codec).value();

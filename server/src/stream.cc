@@ -34,7 +34,7 @@ void Stream::teardown(beast::role_type role, DoneHandler handler) {
     boost::system::error_code ignored;
     tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     tcp().close();
-    // Owned by a plain lambda: Asio 1.81 cannot post an any_completion_handler itself.
+    // Completed through asio::post, never inline, as an asynchronous operation must.
     auto ex = h.get_executor();
     asio::post(ex, [h = std::move(h)]() mutable { h(boost::system::error_code{}); });
   };
