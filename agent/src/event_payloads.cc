@@ -138,6 +138,10 @@ memory::NewEvent resumed_event(const ResumeRecord& r) {
   return make("session.resumed", o);
 }
 
+memory::NewEvent retried_event(std::string_view error) {
+  return make("run.retried", json::object{{"error", error}});
+}
+
 memory::NewEvent limit_event(std::string_view reason, std::string_view detail) {
   return make("limit", json::object{{"reason", reason}, {"detail", detail}});
 }

@@ -56,6 +56,9 @@ struct ResumeRecord {
   std::string reason;         // why the snapshot could not be used, when prefilled
 };
 memory::NewEvent resumed_event(const ResumeRecord& record);
+// A failed run continues from its last committed step (`mnemo resume` of a failed job): `error` is
+// the failure it retries after. The log keeps that failure's events.
+memory::NewEvent retried_event(std::string_view error);
 memory::NewEvent limit_event(std::string_view reason, std::string_view detail);
 memory::NewEvent error_event(std::string_view message);
 memory::NewEvent finished_event(std::string_view reason, std::string_view answer, uint32_t steps,

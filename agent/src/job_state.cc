@@ -304,6 +304,14 @@ Status apply_event(JobState& s, const memory::Event& e) {
     s.limit = r.str("reason", false).value_or("");
   } else if (e.type == "error") {
     s.error = r.str("message", false).value_or("");
+  } else if (e.type == "run.retried") {
+    if (!s.retryable()) {
+      return Status::invalid_argument("job " + s.id + ": seq " + std::to_string(e.seq) +
+                                      " retries a run that did not fail");
+    }
+    s.finished = false;
+    s.finish_reason.clear();
+    s.error.clear();
   } else if (e.type == "run.finished") {
     s.finished = true;
     s.finish_reason = r.str("reason", false).value_or("");

@@ -252,11 +252,16 @@ asio::awaitable<Result<RunResult>> Runtime::resume(std::string id, JobObserver o
   if (rt.running.count(id)) co_return Status::invalid_argument("job " + id + " is already running");
   auto state = load(id);
   if (!state) co_return state.status();
-  if (state->finished) co_return RunResult{*state, state->status()};
+  if (state->finished && !state->retryable()) co_return RunResult{*state, state->status()};
   auto model = rt.model_for(*state);
   if (!model) co_return model.status();
+  const bool retry = state->retryable();
   internal::Session session(rt, std::move(state).value(), *model, std::move(observer));
   Running running(rt, id, &session);
+  if (retry) {
+    auto r = session.retry();
+    if (Status s = co_await std::move(r); !s) co_return s;
+  }
   auto run = session.run(true);
   Status s = co_await std::move(run);
   if (!s) co_return s;

@@ -100,6 +100,12 @@ asio::awaitable<Status> Session::begin(const std::string& input) {
   co_return co_await std::move(c);
 }
 
+asio::awaitable<Status> Session::retry() {
+  MNEMO_CO_RETURN_IF_ERROR(setup());
+  auto c = commit({retried_event(state_.error)}, false);
+  co_return co_await std::move(c);
+}
+
 asio::awaitable<Status> Session::commit_input(PreparedInput in) {
   auto c = commit({std::move(in.event)}, false);
   co_return co_await std::move(c);

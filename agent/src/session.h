@@ -55,6 +55,9 @@ class Session {
   void notify(const memory::Event& e);
   // Inputs (a new job's whole first prompt) longer than this many tokens are refused; 0: no bound.
   void set_input_ceiling(uint64_t tokens) { input_ceiling_ = tokens; }
+  // Reopens a run that failed (run.retried), after checking that the job can run here (its tools,
+  // its remote endpoint's key): run(true) then continues it from its last committed step.
+  boost::asio::awaitable<Status> retry();
   // Runs until the job finishes, waits for an approval or is stopped. `restore`: start from the
   // job's last KV snapshot (resume).
   boost::asio::awaitable<Status> run(bool restore);

@@ -104,8 +104,8 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
   };
   auto resume = std::make_shared<ResumeOptions>();
   CLI::App* res = app.add_subcommand("resume",
-                                     "Continue a stopped job (crash, Ctrl-C, approval) from its "
-                                     "last committed step, without prefill");
+                                     "Continue a stopped job (crash, Ctrl-C, approval) or retry a "
+                                     "failed one from its last committed step, without prefill");
   res->add_option("id", resume->id, "the job's id")->required();
   res->add_option("--message", resume->message,
                   "continue the conversation: a new user message for a job whose run ended (a new "
@@ -125,7 +125,7 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
                                                       const agent::JobObserver& obs) {
       if (message.empty() && !quiet) {
         // A finished job has nothing to resume: say so (its answer or JSON still follows).
-        if (auto state = rt.load(id); state && state->finished) {
+        if (auto state = rt.load(id); state && state->finished && !state->retryable()) {
           std::fprintf(stderr,
                        "job %s already finished (%s); nothing to resume (`mnemo resume %s "
                        "--message TEXT` continues the conversation)\n",

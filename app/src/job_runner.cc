@@ -122,6 +122,8 @@ class Progress {
       say("limit: " + str_field(v, "reason") + (detail.empty() ? "" : " (" + detail + ")"));
     } else if (e.type == "error") {
       say("error: " + str_field(v, "message"));
+    } else if (e.type == "run.retried") {
+      say("retrying from the last committed step after: " + str_field(v, "error"));
     } else if (e.type == "run.finished") {
       say("finished: " + str_field(v, "reason") + " after " +
           std::to_string(o.at("steps").to_number<int64_t>()) + " steps, " +

@@ -7,11 +7,11 @@
 namespace mnemo::memory {
 
 bool is_durable_event_type(std::string_view type) {
-  static constexpr std::array<std::string_view, 12> kTypes = {
+  static constexpr std::array<std::string_view, 13> kTypes = {
       "session.created", "session.resumed", "input.message",  "message",
       "tool.intent",     "tool.result",    "tool.approval_required",
       "tool.approval",   "step.committed", "limit",
-      "error",           "run.finished"};
+      "error",           "run.finished",   "run.retried"};
   for (std::string_view t : kTypes) {
     if (t == type) return true;
   }

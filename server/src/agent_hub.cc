@@ -631,7 +631,7 @@ asio::awaitable<Status> AgentHub::resume(std::string id) {
         if (self->running(id)) co_return Status::invalid_argument("session " + id + " is running");
         auto state = self->load(id);
         if (!state) co_return state.status();
-        if (state->finished) co_return Status::ok();
+        if (state->finished && !state->retryable()) co_return Status::ok();  // a failed run is retried
         self->launch(id,
                      [self, id] { return self->impl_->runtime->resume(id, self->observer(id)); });
         co_return Status::ok();

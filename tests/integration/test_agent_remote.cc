@@ -3,6 +3,7 @@
 // resumes without KV snapshots (the remote side owns its cache).
 #include <catch2/catch.hpp>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "integration/agent_env.h"
@@ -146,4 +147,37 @@ TEST_CASE("a job on a third-party server's recorded answers: an ignored required
   CHECK(failed.status == 1);
   CHECK(failed.err.find("HTTP 400 exceed_context_size_error") != std::string::npos);
   CHECK(env.show("too-long").at("status") == "failed");
+
+  // The server answers again: resume retries the failed run from its last committed step (here
+  // its input) instead of repeating the stored error, and the trace keeps the failure.
+  answer = "stream";
+  const size_t before = server.received().size();
+  auto retried = env.cli("resume too-long");
+  INFO(retried.err);
+  REQUIRE(retried.status == 0);
+  CHECK(retried.err.find("retrying from the last committed step after: model: ") !=
+        std::string::npos);
+  CHECK(retried.err.find("already finished") == std::string::npos);
+  json::value again = env.show("too-long");
+  CHECK(again.at("status") == "limit");
+  CHECK(again.at("steps").to_number<int>() == 1);
+  CHECK(!again.as_object().contains("error"));
+  REQUIRE(server.received().size() == before + 1);
+  auto resent = json::parse(server.received().back().body);
+  REQUIRE(resent.at("messages").as_array().size() == 1);  // the same conversation, not an empty one
+  CHECK(resent.at("messages").at(0).at("content") == "Greet.");
+  auto logs = env.cli("jobs logs too-long --json");
+  REQUIRE(logs.status == 0);
+  std::vector<std::string> types;
+  std::istringstream in(logs.out);
+  for (std::string l; std::getline(in, l);) {
+    std::string type(json::parse(l).at("type").as_string());
+    if (type != "session.created" && type != "step.committed") types.push_back(type);
+  }
+  CHECK(types == std::vector<std::string>{"input.message", "error", "run.finished", "run.retried",
+                                          "message", "limit", "run.finished"});
+  // A finished run is not retried again.
+  auto done = env.cli("resume too-long");
+  CHECK(done.status == 0);
+  CHECK(done.err.find("already finished (limit)") != std::string::npos);
 }

@@ -1,9 +1,12 @@
 // The job API over real sockets: create, list, get, the SSE event stream (resumed with
 // Last-Event-ID), cancel, approve, deny, and tenant isolation.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
 
 #include "server/agent_server_util.h"
+#include "support/loopback_http.h"
+#include "support/remote_data.h"
 
 using namespace mnemo;
 using namespace mnemo::test;
@@ -157,6 +160,46 @@ TEST_CASE("job API: cancel a running job, and resume a finished one returns it",
   // Cancelling a finished job is a conflict; resuming it returns it as it is.
   CHECK(post_json(server.port(), "/v1/jobs/long/cancel", "").status == 409);
   CHECK(post_json(server.port(), "/v1/jobs/long/resume", "").status == 200);
+}
+
+TEST_CASE("job API: resume retries a job that failed on a transient error", "[server][jobs]") {
+  // The operator's endpoint fails once (503), then answers with a recorded stream.
+  std::atomic<bool> fail{true};
+  LoopbackHttpServer upstream([&](HttpExchange& ex) {
+    if (fail) {
+      ex.respond(503, "application/json", R"({"error": {"message": "overloaded, try again"}})");
+      return;
+    }
+    ex.begin_chunked();
+    ex.send_chunked(remote_data("tool_required.sse"), 97);
+    ex.end_chunks();
+  });
+  AgentServer server({.config = "endpoints:\n  flaky:\n    base_url: " + upstream.base_url() +
+                                "\n    models: [tiny-long.gguf]\ntenants:\n  default:\n    "
+                                "remote_endpoints: [flaky]\n"});
+  const std::string body = R"({"name": "flaky", "input": "Greet.",
+    "model": {"remote": {"endpoint": "flaky"}}, "limits": {"max_steps": 3}})";
+  HttpResult created = post_json(server.port(), "/v1/jobs?id=flaky", body);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  json::value job = wait_job(server.port(), "flaky", finished);
+  CHECK(job.at("status") == "failed");
+  CHECK_THAT(std::string(job.at("error").as_string()), Catch::Contains("503"));
+
+  fail = false;
+  HttpResult resumed = post_json(server.port(), "/v1/jobs/flaky/resume", "");
+  INFO(resumed.body);
+  CHECK((resumed.status == 202 || resumed.status == 200));
+  job = wait_job(server.port(), "flaky", [](const json::value& j) {
+    return finished(j) && j.at("status") != "failed";
+  });
+  CHECK(job.at("status") == "limit");
+  CHECK(job.at("steps").to_number<int>() == 1);
+  // The client's own retries gave up on the 503s; the job's retry sent the same conversation.
+  const auto sent = upstream.received();
+  REQUIRE(sent.size() >= 2);
+  CHECK(json::parse(sent.back().body).at("messages") == json::parse(sent.front().body).at("messages"));
+  CHECK(json::parse(sent.back().body).at("messages").at(0).at("content") == "Greet.");
 }
 
 TEST_CASE("job API: approve and deny a call waiting for approval", "[server][jobs]") {

@@ -74,6 +74,9 @@ struct JobState {
   std::string resumed_from;   // the last session.resumed's `from`: snapshot or prefill
 
   JobStatus status() const;
+  // A run that ended on an error (a model or network failure): resume retries it from the last
+  // committed step.
+  bool retryable() const { return finished && finish_reason == "error"; }
   // The calls of the last turn that still need a result.
   bool calls_settled() const;
 };
