@@ -10,6 +10,9 @@ find_package(yaml-cpp REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# Tool schemas' `pattern`: RE2 matches in linear time with bounded memory (a tenant's pattern
+# cannot stall or crash the server, as a backtracking engine would let it).
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 if(MNEMO_BUILD_TESTS)
   find_package(Catch2 2 REQUIRED)
 endif()

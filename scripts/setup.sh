@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libcurl4-openssl-dev
-  libyaml-cpp-dev catch2 libcli11-dev libseccomp-dev libzstd-dev libssl-dev
+  libyaml-cpp-dev catch2 libcli11-dev libseccomp-dev libzstd-dev libssl-dev libre2-dev
   bubblewrap
   libopenblas-dev
 )

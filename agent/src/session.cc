@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "event_payloads.h"
 #include "model_turn.h"
@@ -68,10 +69,28 @@ Status Session::setup() {
       auto grammar = inference::ToolCallGrammar::compile(schemas, options);
       if (!grammar) return Status::invalid_argument("tools: " + grammar.status().message());
       grammar_ = std::move(grammar).value();
+      if (!grammar_->unenforced().empty()) live("notice", unenforced_notice(), 0, "tools");
     }
   }
   deadline_ = Clock::now() + state_.spec.limits.timeout;
   return Status::ok();
+}
+
+std::string Session::unenforced_notice() const {
+  // "tools[I].function.parameters.PATH" -> "NAME: PATH".
+  const std::vector<std::string> names = registry_.names();
+  std::string out;
+  for (const std::string& where : grammar_->unenforced()) {
+    std::string item = where;
+    const size_t close = where.find("].function.");
+    if (where.rfind("tools[", 0) == 0 && close != std::string::npos) {
+      const size_t i = std::strtoul(where.c_str() + 6, nullptr, 10);
+      if (i < names.size()) item = names[i] + ": " + where.substr(close + 11);
+    }
+    out += (out.empty() ? "" : ", ") + item;
+  }
+  return "schema keywords not enforced while decoding (each call is checked against them before "
+         "it runs): " + out;
 }
 
 inference::Conversation Session::conversation(size_t message_count) const {
@@ -219,7 +238,8 @@ asio::awaitable<Status> Session::run(bool restore) {
     // The remote side owns its cache; a job that never ran a turn has nothing to restore.
     if (!state_.finished && model_ && state_.steps > 0) {
       ResumeRecord how = restore_kv();
-      if (!how.from_snapshot) live("notice", how.reason + "; prefilling the transcript");
+      if (!how.from_snapshot)
+        live("notice", how.reason + "; prefilling the transcript", 0, "resume");
       auto c = commit({resumed_event(how)}, false);
       MNEMO_CO_RETURN_IF_ERROR(co_await std::move(c));
     }

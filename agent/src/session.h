@@ -58,6 +58,8 @@ class Session {
   // Reopens a run that failed (run.retried), after checking that the job can run here (its tools,
   // its remote endpoint's key): run(true) then continues it from its last committed step.
   boost::asio::awaitable<Status> retry();
+  // The notice naming the tool schemas' keywords the grammar leaves to validation.
+  std::string unenforced_notice() const;
   // Runs until the job finishes, waits for an approval or is stopped. `restore`: start from the
   // job's last KV snapshot (resume).
   boost::asio::awaitable<Status> run(bool restore);

@@ -177,6 +177,10 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch) {
     }
     progress.event(e);
   };
+  observer.on_live = [&](const agent::LiveEvent& l) {
+    // A resume's fallback to prefill is told by its durable session.resumed line.
+    if (l.type == "notice" && l.name != "resume") progress.say("notice: " + l.text);
+  };
 
   bool interrupted = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);

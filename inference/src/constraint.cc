@@ -67,7 +67,7 @@ void ToolCallConstraint::compute(std::vector<uint64_t>& mask, int64_t remaining,
   const cs::Frame& top = now.top();
   const bool text = top.kind == cs::FrameKind::kRaw || top.kind == cs::FrameKind::kText ||
                     top.kind == cs::FrameKind::kJstr;
-  if (text && fast) {
+  if (text && fast && !cs::text_bounds_bind(g, top, v.max_len)) {
     // A token inside the text changes only the text frame's share of the cost.
     const int64_t rest = c - cs::text_cost(top);
     for (const auto& [local_cost, local] : *v.text_mask(top)) {

@@ -6,7 +6,11 @@
 #include <mnemo/inference/special_tokens.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <optional>
 
 #include "constraint_impl.h"
 
@@ -86,6 +90,7 @@ class SchemaCompiler {
     if (depth > 16) return Status::invalid_argument(path + ": the schema nests too deeply");
     if (v.type() == PyJson::Type::kBool) return uint32_t{0};  // `true`: anything
     if (!v.is_object()) return Status::invalid_argument(path + ": a schema must be an object");
+    note_unenforced(v, path);
     if (const PyJson* e = get(v, "const")) return enum_of({e});
     if (const PyJson* e = get(v, "enum")) {
       if (e->type() != PyJson::Type::kArray || e->items().empty()) {
@@ -146,10 +151,19 @@ class SchemaCompiler {
     if (type.empty()) return uint32_t{0};
     if (type == "string") {
       s.kind = SchemaKind::kString;
-      s.min_len = 2;
+      auto lo = count(v, "minLength", path);
+      auto hi = count(v, "maxLength", path);
+      if (!lo) return lo.status();
+      if (!hi) return hi.status();
+      s.min_chars = lo->value_or(0);
+      s.max_chars = hi->value_or(Schema::kUnbounded);
+      if (s.min_chars > s.max_chars)
+        return Status::invalid_argument(path + ": minLength is above maxLength");
+      s.min_len = 2 + s.min_chars;
       s.first = '"';
     } else if (type == "integer" || type == "number") {
       s.kind = type == "integer" ? SchemaKind::kInteger : SchemaKind::kNumber;
+      MNEMO_RETURN_IF_ERROR(bounds(v, path, s));
     } else if (type == "boolean") {
       s.kind = SchemaKind::kBoolean;
       s.min_len = 4;
@@ -167,6 +181,18 @@ class SchemaCompiler {
         if (!it) return it.status();
         s.items = *it;
       }
+      auto lo = count(v, "minItems", path);
+      auto hi = count(v, "maxItems", path);
+      if (!lo) return lo.status();
+      if (!hi) return hi.status();
+      s.min_items = lo->value_or(0);
+      s.max_items = hi->value_or(Schema::kUnbounded);
+      if (s.min_items > s.max_items)
+        return Status::invalid_argument(path + ": minItems is above maxItems");
+      if (s.min_items > 4096)
+        return Status::invalid_argument(path + ".minItems: at most 4096 for a constrained call");
+      const int64_t k = s.min_items;
+      if (k > 0) s.min_len = 2 + k * g_.schemas[s.items].min_len + 2 * (k - 1);
     } else if (type == "object") {
       return object(v, path, depth);
     } else {
@@ -256,6 +282,95 @@ class SchemaCompiler {
       }
     }
     return add_schema(g_, std::move(u));
+  }
+
+  // The keywords a schema object uses that decoding does not enforce, noted as PATH.KEY.
+  void note_unenforced(const PyJson& v, const std::string& path) {
+    static constexpr std::string_view kKnown[] = {
+        "type", "description", "title", "default", "examples", "enum", "const", "anyOf", "oneOf",
+        "properties", "required", "items", "additionalProperties", "minLength", "maxLength",
+        "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly", "nullable"};
+    for (const std::string& key : v.keys()) {
+      if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
+        g_.unenforced.push_back(path + "." + key);
+    }
+  }
+
+  // A non-negative integer keyword (minLength, maxItems, ...); absent: nullopt.
+  static Result<std::optional<uint32_t>> count(const PyJson& v, const char* key,
+                                               const std::string& path) {
+    const PyJson* k = get(v, key);
+    if (!k) return std::optional<uint32_t>();
+    uint64_t n = 0;
+    const std::string& t = k->text();
+    if (k->type() == PyJson::Type::kFloat && k->float_value() >= 0 &&
+        k->float_value() == static_cast<double>(static_cast<uint64_t>(k->float_value()))) {
+      n = static_cast<uint64_t>(k->float_value());
+    } else if (k->type() != PyJson::Type::kInt ||
+               std::from_chars(t.data(), t.data() + t.size(), n).ec != std::errc()) {
+      return Status::invalid_argument(path + "." + key + ": must be a non-negative integer");
+    }
+    return std::optional<uint32_t>(
+        static_cast<uint32_t>(std::min<uint64_t>(n, Schema::kUnbounded - 1)));
+  }
+
+  static std::optional<double> number(const PyJson* k) {
+    if (!k) return std::nullopt;
+    if (k->type() == PyJson::Type::kFloat) return k->float_value();
+    if (k->type() == PyJson::Type::kInt) return std::strtod(k->text().c_str(), nullptr);
+    return std::nullopt;
+  }
+
+  // minimum/maximum and their exclusive forms as the integer range of the integer part.
+  Status bounds(const PyJson& v, const std::string& path, Schema& s) {
+    double lo = -std::numeric_limits<double>::infinity(), hi = -lo;
+    bool any = false, lo_open = false, hi_open = false;
+    for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
+      const PyJson* k = get(v, key);
+      if (!k) continue;
+      // Draft 4's boolean exclusiveMinimum/exclusiveMaximum modify minimum/maximum.
+      if (k->type() == PyJson::Type::kBool) {
+        (std::string_view(key) == "exclusiveMinimum" ? lo_open : hi_open) = k->bool_value();
+        continue;
+      }
+      auto x = number(k);
+      if (!x || std::isnan(*x))
+        return Status::invalid_argument(path + "." + key + ": must be a number");
+      any = true;
+      const std::string_view name = key;
+      if (name == "minimum") lo = std::max(lo, *x);
+      if (name == "maximum") hi = std::min(hi, *x);
+      if (name == "exclusiveMinimum" && *x >= lo) lo = *x, lo_open = true;
+      if (name == "exclusiveMaximum" && *x <= hi) hi = *x, hi_open = true;
+    }
+    if (!any) return Status::ok();
+    constexpr double kLimit = 999999999999999999.0;  // 18 digits: the bounded grammar's width
+    double ilo = std::ceil(lo), ihi = std::floor(hi);
+    if (lo_open && ilo == lo) ilo += 1;
+    if (hi_open && ihi == hi) ihi -= 1;
+    ilo = std::max(ilo, -kLimit);
+    ihi = std::min(ihi, kLimit);
+    if (ilo > ihi) {
+      if (s.kind == SchemaKind::kInteger)
+        return Status::invalid_argument(path + ": no integer lies within its minimum and maximum");
+      // No whole number in range (0.2 to 0.8): decoding leaves the number free.
+      g_.unenforced.push_back(path + ".minimum/maximum");
+      return Status::ok();
+    }
+    s.bounded = true;
+    s.lo = static_cast<int64_t>(ilo);
+    s.hi = static_cast<int64_t>(ihi);
+    // An open bound excludes the bound itself: a fraction of [v, v+1) is in range only when the
+    // whole unit is (conservative: 4.5 under a maximum of 4.9 is not offered).
+    s.lo_real = lo_open ? std::nextafter(lo, kLimit) : lo;
+    s.hi_real = hi_open ? std::nextafter(hi, -kLimit) : hi;
+    // The shortest integer in range: the one nearest zero.
+    const int64_t nearest = s.lo > 0 ? s.lo : s.hi < 0 ? s.hi : 0;
+    const std::string text = std::to_string(nearest);
+    s.min_len = static_cast<int64_t>(text.size());
+    s.first = static_cast<uint16_t>(text[0]);
+    return Status::ok();
   }
 
   GImpl& g_;
@@ -357,7 +472,7 @@ Status compile_tool(GImpl& g, const PyJson& def, size_t index) {
         p.required = std::find(required->begin(), required->end(), key) != required->end();
         p.entry_cost = static_cast<int64_t>(header.size()) +
                        (enum_trie >= 0 ? g.tries[static_cast<size_t>(enum_trie)].nodes[0].min_dist
-                        : raw          ? 14
+                        : raw          ? 14 + s.min_chars
                                        : s.min_len + 14);
         if (p.required) tool.required_mask |= uint64_t{1} << i;
         tool.params.push_back(std::move(p));
@@ -393,6 +508,8 @@ Status compile_tool(GImpl& g, const PyJson& def, size_t index) {
 
 ToolCallGrammar::ToolCallGrammar(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ToolCallGrammar::~ToolCallGrammar() = default;
+
+const std::vector<std::string>& ToolCallGrammar::unenforced() const { return impl_->unenforced; }
 
 Result<std::shared_ptr<const ToolCallGrammar>> ToolCallGrammar::compile(
     std::span<const std::string> tools, const ToolCallGrammarOptions& options) {

@@ -79,6 +79,18 @@ struct Schema {
   std::vector<uint32_t> members;  // kUnion
   int64_t min_len = 1;            // symbols of the shortest valid value
   uint16_t first = '0';           // the first symbol of that value
+  // kString: minLength/maxLength in characters (code points; an escape is one).
+  uint32_t min_chars = 0, max_chars = kUnbounded;
+  // kArray: minItems/maxItems.
+  uint32_t min_items = 0, max_items = kUnbounded;
+  // kInteger, kNumber: the inclusive integer range the value's integer part is held to
+  // (minimum/maximum, exclusiveMinimum/exclusiveMaximum); a bounded number has no exponent and a
+  // fraction only where every fraction stays in range.
+  bool bounded = false;
+  int64_t lo = 0, hi = 0;
+  double lo_real = 0, hi_real = 0;  // kNumber: the bounds as written
+
+  static constexpr uint32_t kUnbounded = ~uint32_t{0};
 };
 
 struct Tool {
@@ -101,6 +113,9 @@ struct ToolCallGrammar::Impl {
   std::vector<constraint::Trie> tries;
   std::vector<constraint::Tool> tools;
   std::vector<constraint::Syms> literals;
+  // Schema keywords the grammar does not enforce while decoding, as "PATH.KEYWORD" (the arguments
+  // are validated against them before a call runs).
+  std::vector<std::string> unenforced;
   uint32_t name_trie = 0;        // `NAME">\n` -> tool index
   uint32_t block_next_trie = 0;  // 0: another invoke, 1: the end of the block
   uint32_t block_end_trie = 0;   // only the end of the block
@@ -164,7 +179,11 @@ bool advance(const ToolCallGrammar::Impl& g, State& s, Sym sym);
 int64_t cost(const ToolCallGrammar::Impl& g, const State& s);
 bool is_done(const State& s);
 // A text frame's byte step that never leaves the frame (false also where the frame would end).
+// Counts characters in f.node (kJstr, kRaw).
 bool text_byte(Frame& f, uint8_t byte);
+// Whether a string frame's minLength/maxLength decide which tokens fit (the cached text masks,
+// which know nothing of lengths, then do not apply).
+bool text_bounds_bind(const ToolCallGrammar::Impl& g, const Frame& f, int max_token_bytes);
 // Key of a text frame's substate, for the vocabulary's mask cache.
 uint64_t text_key(const Frame& f);
 int64_t text_cost(const Frame& f);

@@ -144,11 +144,11 @@ Step step_val(const GImpl& g, State& s, Sym sym) {
   switch (kind) {
     case SchemaKind::kString:
       if (sym != '"') return Step::kReject;
-      f = make(FrameKind::kJstr);
+      f = make(FrameKind::kJstr, schema);  // ref: the schema's length bounds
       return Step::kConsumed;
     case SchemaKind::kInteger:
     case SchemaKind::kNumber:
-      f = make(FrameKind::kNum);
+      f = make(FrameKind::kNum, schema);
       f.a = kind == SchemaKind::kInteger;
       return Step::kRetry;
     case SchemaKind::kBoolean:
@@ -163,6 +163,7 @@ Step step_val(const GImpl& g, State& s, Sym sym) {
     case SchemaKind::kArray:
       if (sym != '[' || !nest_ok) return Step::kReject;
       f = make(FrameKind::kArr, sc.kind == SchemaKind::kAny ? 0 : sc.items, kArrFirst);
+      f.c = sc.kind == SchemaKind::kAny ? 0 : schema;  // its item bounds; node counts the items
       return Step::kConsumed;
     case SchemaKind::kObject:
       if (sym != '{' || !nest_ok) return Step::kReject;
@@ -177,8 +178,109 @@ Step step_val(const GImpl& g, State& s, Sym sym) {
   }
 }
 
-Step step_num(State& s, Sym sym) {
+int digits_of(uint64_t m) {
+  int n = 1;
+  while (m >= 10) m /= 10, ++n;
+  return n;
+}
+
+// A bounded number's integer part so far: its magnitude m (n digits, m > 0), f.c = 1 when
+// negative. The fewest digits that extend it to a value in [lo, hi], or -1.
+int extension(const Schema& sc, bool neg, uint64_t m, int n) {
+  uint64_t scale = 1;
+  for (int k = 0; n + k <= 18; ++k, scale *= 10) {
+    const auto a = static_cast<int64_t>(m * scale), b = static_cast<int64_t>(m * scale + scale - 1);
+    if (neg ? (-b <= sc.hi && -a >= sc.lo) : (a <= sc.hi && b >= sc.lo)) return k;
+  }
+  return -1;
+}
+
+// A bounded number: the integer part is held to [lo, hi] digit by digit; no exponent, and a
+// fraction only where the whole unit [v, v+1) lies within the bounds as written.
+Step step_bounded_num(const Schema& sc, State& s, Sym sym) {
   Frame& f = s.top();
+  const bool neg = f.c != 0;
+  const int n = f.b - (neg ? 1 : 0);  // integer digits so far (phases 2, 3)
+  auto in_range = [&](int64_t v) { return v >= sc.lo && v <= sc.hi; };
+  auto digit = [&](uint64_t m, int digits) {
+    if (extension(sc, neg, m, digits) < 0) return Step::kReject;
+    f.seen = m;
+    f.phase = 3;
+    ++f.b;
+    return Step::kConsumed;
+  };
+  switch (f.phase) {
+    case 0:
+      if (sym == '-') {
+        if (sc.lo >= 0) return Step::kReject;
+        f.c = 1;
+        f.phase = 1;
+        ++f.b;
+        return Step::kConsumed;
+      }
+      [[fallthrough]];
+    case 1:
+      if (sym == '0') {
+        if (!in_range(0)) return Step::kReject;
+        f.seen = 0;
+        f.phase = 2;
+        ++f.b;
+        return Step::kConsumed;
+      }
+      return is_digit(sym) ? digit(sym - '0', 1) : Step::kReject;
+    case 2:
+    case 3: {
+      const auto v = neg ? -static_cast<int64_t>(f.seen) : static_cast<int64_t>(f.seen);
+      if (f.phase == 3 && is_digit(sym)) {
+        if (n >= 18) return Step::kReject;
+        return digit(f.seen * 10 + (sym - '0'), n + 1);
+      }
+      if (!in_range(v)) return Step::kReject;
+      if (sym == '.' && f.a == 0) {
+        const double lo = neg ? -static_cast<double>(f.seen) - 1 : static_cast<double>(f.seen);
+        const double hi = neg ? -static_cast<double>(f.seen) : static_cast<double>(f.seen) + 1;
+        if (lo < sc.lo_real || hi > sc.hi_real) return Step::kReject;
+        f.phase = 4;
+        ++f.b;
+        return Step::kConsumed;
+      }
+      --s.depth;
+      return Step::kRetry;
+    }
+    case 4:
+      if (!is_digit(sym)) return Step::kReject;
+      f.phase = 5;
+      ++f.b;
+      return Step::kConsumed;
+    case 5:
+      if (is_digit(sym) && f.b < kMaxNumberDigits) {
+        ++f.b;
+        return Step::kConsumed;
+      }
+      --s.depth;
+      return Step::kRetry;
+  }
+  return Step::kReject;
+}
+
+int64_t bounded_num_cost(const Schema& sc, const Frame& f) {
+  switch (f.phase) {
+    case 0:
+      return sc.min_len;
+    case 1:  // after '-': the negative in range nearest zero
+      return digits_of(static_cast<uint64_t>(-std::min<int64_t>(sc.hi, -1)));
+    case 3:
+      return extension(sc, f.c != 0, f.seen, f.b - (f.c != 0 ? 1 : 0));
+    case 4:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+Step step_num(const GImpl& g, State& s, Sym sym) {
+  Frame& f = s.top();
+  if (g.schemas[f.ref].bounded) return step_bounded_num(g.schemas[f.ref], s, sym);
   const bool int_only = f.a != 0;
   auto to = [&](uint8_t phase) {
     f.phase = phase;
@@ -280,7 +382,7 @@ Step step_invoke(const GImpl& g, State& s, Sym sym) {
     if (tool.raw_enum_trie[p] >= 0) {
       push(s, make(FrameKind::kTrie, static_cast<uint32_t>(tool.raw_enum_trie[p])));
     } else {
-      push(s, make(FrameKind::kRaw));
+      push(s, make(FrameKind::kRaw, tool.params[p].schema));
     }
   } else {
     push(s, make(FrameKind::kLit, g.lit_param_close));
@@ -408,13 +510,18 @@ Step step_frame(const GImpl& g, State& s, Sym sym) {
       return step_invoke(g, s, sym);
     case FrameKind::kVal:
       return step_val(g, s, sym);
-    case FrameKind::kRaw:
+    case FrameKind::kRaw: {
+      // f.node counts the characters, a pending "</" (f.b of them) included.
+      const Schema& sc = g.schemas[f.ref];
       if (sym == kSymDsml) {
-        if (f.b != 2) return Step::kReject;
+        if (f.b != 2 || f.node - 2 < sc.min_chars) return Step::kReject;
         f = make(FrameKind::kLit, g.lit_param_tail);
         return Step::kConsumed;
       }
-      return sym < 256 && text_byte(f, static_cast<uint8_t>(sym)) ? Step::kConsumed : Step::kReject;
+      return sym < 256 && text_byte(f, static_cast<uint8_t>(sym)) && f.node - f.b <= sc.max_chars
+                 ? Step::kConsumed
+                 : Step::kReject;
+    }
     case FrameKind::kText:
       if (sym == kSymThinkEnd) {
         if (f.a != 0) return Step::kReject;
@@ -422,33 +529,45 @@ Step step_frame(const GImpl& g, State& s, Sym sym) {
         return Step::kConsumed;
       }
       return sym < 256 && text_byte(f, static_cast<uint8_t>(sym)) ? Step::kConsumed : Step::kReject;
-    case FrameKind::kJstr:
+    case FrameKind::kJstr: {
+      const Schema& sc = g.schemas[f.ref];
       if (sym == '"' && f.a == 0 && f.b == 0) {
+        if (f.node < sc.min_chars) return Step::kReject;
         --s.depth;
         return Step::kConsumed;
       }
-      return sym < 256 && text_byte(f, static_cast<uint8_t>(sym)) ? Step::kConsumed : Step::kReject;
+      return sym < 256 && text_byte(f, static_cast<uint8_t>(sym)) && f.node <= sc.max_chars
+                 ? Step::kConsumed
+                 : Step::kReject;
+    }
     case FrameKind::kNum:
-      return step_num(s, sym);
+      return step_num(g, s, sym);
     case FrameKind::kTrie:
       return step_trie(g, s, sym);
-    case FrameKind::kArr:
+    case FrameKind::kArr: {
+      // f.node counts the items begun; f.c is the array's schema (its item bounds).
+      const Schema& sc = g.schemas[f.c];
       if (f.phase == kArrComma) {
         if (sym != ' ') return Step::kReject;
         f.phase = kArrAfterItem;
+        ++f.node;
         return push(s, make(FrameKind::kVal, f.ref)) ? Step::kConsumed : Step::kReject;
       }
       if (sym == ']') {
+        if (f.node < sc.min_items) return Step::kReject;
         --s.depth;
         return Step::kConsumed;
       }
       if (f.phase == kArrAfterItem) {
-        if (sym != ',') return Step::kReject;
+        if (sym != ',' || f.node >= sc.max_items) return Step::kReject;
         f.phase = kArrComma;
         return Step::kConsumed;
       }
+      if (sc.max_items == 0) return Step::kReject;
       f.phase = kArrAfterItem;
+      ++f.node;
       return push(s, make(FrameKind::kVal, f.ref)) ? Step::kRetry : Step::kReject;
+    }
     case FrameKind::kObj:
       return step_obj(g, s, sym);
     case FrameKind::kFreeObj:
@@ -535,16 +654,34 @@ int64_t frame_cost(const GImpl& g, const Frame& f) {
     }
     case FrameKind::kVal:
       return g.schemas[f.ref].min_len;
-    case FrameKind::kRaw:
+    case FrameKind::kRaw: {
+      const Schema& sc = g.schemas[f.ref];
+      if (f.node - f.b >= sc.min_chars) return text_cost(f);
+      // Too short: the pending "</" stays text, more characters, then the whole closing tag.
+      return (f.a & 3) + (sc.min_chars > f.node ? sc.min_chars - f.node : 0) + 14;
+    }
+    case FrameKind::kJstr: {
+      const Schema& sc = g.schemas[f.ref];
+      return text_cost(f) + (f.node < sc.min_chars ? sc.min_chars - f.node : 0);
+    }
     case FrameKind::kText:
-    case FrameKind::kJstr:
       return text_cost(f);
     case FrameKind::kNum:
+      if (g.schemas[f.ref].bounded) return bounded_num_cost(g.schemas[f.ref], f);
       return (f.phase == 2 || f.phase == 3 || f.phase == 5 || f.phase == 8) ? 0 : 1;
     case FrameKind::kTrie:
       return g.tries[f.ref].nodes[f.node].min_dist;
-    case FrameKind::kArr:
-      return f.phase == kArrComma ? 1 + g.schemas[f.ref].min_len + 1 : 1;
+    case FrameKind::kArr: {
+      // The items still required after the current one, each ", " and its shortest value.
+      const Schema& sc = g.schemas[f.c];
+      const int64_t item = g.schemas[f.ref].min_len;
+      const int64_t have = f.node + (f.phase == kArrComma ? 1 : 0);
+      const int64_t more = sc.min_items > have ? sc.min_items - have : 0;
+      if (f.phase == kArrComma) return 1 + item + more * (2 + item) + 1;
+      if (f.phase == kArrFirst && sc.min_items > 0)
+        return sc.min_items * item + 2 * (sc.min_items - 1) + 1;
+      return more * (2 + item) + 1;
+    }
     case FrameKind::kObj: {
       const Schema& sc = g.schemas[f.ref];
       switch (f.phase) {
@@ -606,6 +743,9 @@ bool schema_starts(const GImpl& g, uint32_t schema, Sym sym) {
 }
 
 bool text_byte(Frame& f, uint8_t b) {
+  // A character begins at a byte that is not a UTF-8 continuation, or at an escape's backslash.
+  const bool starts = (f.a & 3) == 0 && (f.kind != FrameKind::kJstr || f.b == 0);
+  if (starts) ++f.node;  // a refused byte leaves the frame unused
   if (f.kind == FrameKind::kJstr && f.b != 0) {  // inside an escape: \X or \u00XX
     switch (f.b) {
       case 1:
@@ -643,6 +783,15 @@ bool text_byte(Frame& f, uint8_t b) {
   if (f.c == kMarker.size()) return false;
   if (f.kind == FrameKind::kRaw) f.b = b == '<' ? 1 : (b == '/' && f.b == 1) ? 2 : 0;
   return true;
+}
+
+bool text_bounds_bind(const GImpl& g, const Frame& f, int max_token_bytes) {
+  if (f.kind != FrameKind::kJstr && f.kind != FrameKind::kRaw) return false;
+  const Schema& sc = g.schemas[f.ref];
+  const uint32_t have = f.kind == FrameKind::kRaw ? f.node - f.b : f.node;
+  return have < sc.min_chars ||
+         (sc.max_chars != Schema::kUnbounded &&
+          static_cast<uint64_t>(f.node) + static_cast<uint64_t>(max_token_bytes) > sc.max_chars);
 }
 
 uint64_t text_key(const Frame& f) {

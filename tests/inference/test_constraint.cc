@@ -20,6 +20,7 @@
 #include <iterator>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "support/test_paths.h"
@@ -64,7 +65,29 @@ const std::vector<std::string> kTools = {
           "any": {}},
         "required": ["command", "flags"]}})",
     R"({"name": "noop", "description": "Nothing.", "parameters": {"type": "object", "properties": {}}})",
+    // Bounds decoding enforces: lengths, item counts, integer and number ranges; `pattern` it does
+    // not (a notice names it).
+    R"({"name": "pick", "description": "Bounded values.",
+        "parameters": {"type": "object", "properties": {
+          "tag": {"type": "string", "minLength": 3, "maxLength": 5},
+          "n": {"type": "integer", "minimum": 10, "maximum": 12},
+          "xs": {"type": "array", "items": {"type": "integer", "minimum": -30, "exclusiveMaximum": -1},
+                 "minItems": 2, "maxItems": 3},
+          "r": {"type": "number", "minimum": 0.5, "maximum": 2.5},
+          "words": {"type": "array", "items": {"type": "string", "maxLength": 2}, "maxItems": 2},
+          "code": {"type": "string", "pattern": "^[a-z]+$"}},
+        "required": ["tag", "n", "xs", "r"]}})",
 };
+
+// Unicode code points of UTF-8 text (what minLength and maxLength count).
+size_t code_points(const std::string& s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+double number_of(const PyJson& v) {
+  return v.type() == PyJson::Type::kInt ? std::stod(v.text()) : v.float_value();
+}
 
 const mnemo::inference::PyJson* field(const PyJson& obj, std::string_view key) {
   for (size_t i = 0; i < obj.keys().size(); ++i) {
@@ -85,9 +108,28 @@ bool type_ok(const PyJson& v, std::string_view type) {
   return false;
 }
 
-// The subset of JSON Schema the constraint enforces: type(s), enum, properties, required, items.
+// The subset of JSON Schema the constraint enforces: type(s), enum, properties, required, items,
+// minLength/maxLength, minItems/maxItems, minimum/maximum and exclusiveMaximum.
 bool valid(const PyJson& v, const PyJson& schema) {
   if (!schema.is_object()) return true;
+  auto bound = [&](const char* key) -> std::optional<double> {
+    const PyJson* b = field(schema, key);
+    return b ? std::optional<double>(number_of(*b)) : std::nullopt;
+  };
+  if (v.is_string()) {
+    if (auto lo = bound("minLength"); lo && code_points(v.text()) < *lo) return false;
+    if (auto hi = bound("maxLength"); hi && code_points(v.text()) > *hi) return false;
+  }
+  if (v.type() == PyJson::Type::kArray) {
+    if (auto lo = bound("minItems"); lo && v.items().size() < *lo) return false;
+    if (auto hi = bound("maxItems"); hi && v.items().size() > *hi) return false;
+  }
+  if (v.type() == PyJson::Type::kInt || v.type() == PyJson::Type::kFloat) {
+    const double x = number_of(v);
+    if (auto lo = bound("minimum"); lo && x < *lo) return false;
+    if (auto hi = bound("maximum"); hi && x > *hi) return false;
+    if (auto hi = bound("exclusiveMaximum"); hi && x >= *hi) return false;
+  }
   if (const PyJson* any = field(schema, "anyOf")) {
     return std::any_of(any->items().begin(), any->items().end(),
                        [&](const PyJson& m) { return valid(v, m); });
@@ -355,6 +397,81 @@ TEST_CASE("a forced tool, one call, and thinking mode", "[constraint]") {
   CHECK(!ToolCallGrammar::compile(std::vector<std::string>{}));
 }
 
+TEST_CASE("lengths, item counts and numeric ranges are enforced while decoding", "[constraint]") {
+  ToolCallGrammarOptions forced;
+  forced.forced_tool = "pick";
+  auto g = grammar(forced);
+  // What decoding leaves to the check before a call runs is named, and only that.
+  CHECK(g->unenforced() ==
+        std::vector<std::string>{"tools[3].function.parameters.properties.code.pattern"});
+
+  // Whether a call that begins with these arguments can be written at all.
+  auto fits = [&](const std::string& params) {
+    ToolCallConstraint c(g, vocab());
+    return static_cast<bool>(
+        c.accept_text("\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"pick\">\n" + params));
+  };
+  auto raw = [](const std::string& name, const std::string& v) {
+    return "<｜DSML｜parameter name=\"" + name + "\" string=\"true\">" + v +
+           "</｜DSML｜parameter>\n";
+  };
+  auto json = [](const std::string& name, const std::string& v) {
+    return "<｜DSML｜parameter name=\"" + name + "\" string=\"false\">" + v +
+           "</｜DSML｜parameter>\n";
+  };
+  CHECK(fits(raw("tag", "abc")));
+  CHECK(fits(raw("tag", "a</b")));  // "</" that does not close is text: four characters
+  CHECK(fits(raw("tag", "äöüßé")));  // characters, not bytes
+  CHECK_FALSE(fits(raw("tag", "ab")));
+  CHECK_FALSE(fits(raw("tag", "abcdef")));
+  CHECK_FALSE(fits(raw("tag", "äöüßéx")));
+  CHECK(fits(json("n", "10")));
+  CHECK(fits(json("n", "12")));
+  CHECK_FALSE(fits(json("n", "9")));
+  CHECK_FALSE(fits(json("n", "13")));
+  CHECK_FALSE(fits(json("n", "-11")));
+  CHECK_FALSE(fits(json("n", "1.5")));
+  CHECK_FALSE(fits(json("n", "100")));
+  CHECK(fits(json("xs", "[-30, -2]")));
+  CHECK(fits(json("xs", "[-2, -3, -4]")));
+  CHECK_FALSE(fits(json("xs", "[-2]")));             // minItems
+  CHECK_FALSE(fits(json("xs", "[-2, -3, -4, -5]")));  // maxItems
+  CHECK_FALSE(fits(json("xs", "[-1, -2]")));          // exclusiveMaximum
+  CHECK_FALSE(fits(json("xs", "[-31, -2]")));
+  CHECK_FALSE(fits(json("xs", "[3, -2]")));
+  // A fraction only where its whole unit is in range: [0, 1) is not within [0.5, 2.5], so 0.75 is
+  // never offered (conservative: every value offered is valid).
+  CHECK_FALSE(fits(json("r", "0.75")));
+  CHECK_FALSE(fits(json("r", "0.4")));
+  CHECK(fits(json("r", "1.25")));
+  CHECK(fits(json("r", "2")));
+  CHECK_FALSE(fits(json("r", "2.25")));  // [2, 3) is not within the bounds: no fraction at 2
+  CHECK_FALSE(fits(json("r", "3")));
+  CHECK_FALSE(fits(json("r", "1e0")));
+  CHECK(fits(json("words", "[\"ab\", \"\\n\"]")));  // an escape is one character
+  CHECK_FALSE(fits(json("words", "[\"abc\"]")));
+  CHECK_FALSE(fits(json("words", "[\"a\", \"b\", \"c\"]")));
+  CHECK(fits(json("words", "[]")));
+
+  // Random walks, with room and at the shortest budget, always end in values within the bounds.
+  for (uint64_t seed = 1; seed <= 24; ++seed) {
+    ToolCallConstraint c(g, vocab());
+    const int64_t budget = c.min_tokens() + (seed % 3 == 0 ? 0 : seed % 3 == 1 ? 40 : 200);
+    auto ids = walk(c, budget, seed, seed % 2 == 0);
+    CHECK(static_cast<int64_t>(ids.size()) <= budget);
+    check_calls(ids, ThinkingMode::kChat, std::string("pick"));
+  }
+  // Bounds that no value meets are the schema's error, named.
+  auto none = ToolCallGrammar::compile(std::vector<std::string>{
+      R"({"name": "t", "parameters": {"properties": {"k": {"type": "integer", "minimum": 3, "maximum": 2}}}})"});
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.status().message(), Catch::Contains("properties.k"));
+  auto bad = ToolCallGrammar::compile(std::vector<std::string>{
+      R"({"name": "t", "parameters": {"properties": {"k": {"type": "string", "maxLength": -1}}}})"});
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.status().message(), Catch::Contains("maxLength"));
+}
+
 TEST_CASE("the V3 call syntax: JSON arguments between the V3 call tokens", "[constraint]") {
   ToolCallGrammarOptions o;
   o.syntax = ToolCallSyntax::kV3;
@@ -435,7 +552,8 @@ TEST_CASE("a budget of exactly the shortest completion still gives a complete ca
 }
 
 TEST_CASE("the text fast path gives the same mask as the full vocabulary walk", "[constraint]") {
-  auto g = grammar();
+  // The tools without bounds: bounded strings take the walk wherever a bound decides.
+  auto g = ToolCallGrammar::compile(std::span(kTools).first(3)).value();
   std::mt19937_64 rng(7);
   int compared = 0;
   for (uint64_t seed = 1; seed <= 2; ++seed) {

@@ -156,8 +156,9 @@ TEST_CASE("a seeded job gives the same transcript every time", "[agent]") {
 
 TEST_CASE("approval is never asked for arguments the tool will refuse", "[agent]") {
   AgentEnv env;
-  // No 256-token turn can write 100,000 characters: the arguments are invalid, so the call is
-  // refused at once instead of waiting for a person to approve what would then be refused.
+  // Decoding holds the note to 12 characters (maxLength); no note of 12 characters matches the
+  // pattern, which decoding does not enforce: the call is refused at once instead of waiting for
+  // a person to approve what would then be refused, and a notice names the keyword.
   const std::string job = env.job("refused", R"(input: Touch the marker.
 tools:
   - name: touch
@@ -167,7 +168,7 @@ tools:
     parameters:
       type: object
       properties:
-        note: {type: string, minLength: 100000}
+        note: {type: string, maxLength: 12, pattern: "^x{13}$"}
       required: [note]
 tool_choice: touch
 limits:
@@ -180,12 +181,22 @@ sampling:
   INFO(r.err);
   CHECK(r.status == 0);  // ended by its step limit (exit 0), never waiting (3)
   CHECK(r.err.find("waiting for approval") == std::string::npos);
+  CHECK(r.err.find("notice: schema keywords not enforced while decoding (each call is checked "
+                   "against them before it runs): touch: parameters.properties.note.pattern") !=
+        std::string::npos);
   json::value j = env.show("refused");
   CHECK(j.at("pending_approvals").as_array().empty());
   const json::array& m = j.at("messages").as_array();
-  REQUIRE(!m.empty());
+  REQUIRE(m.size() >= 2);
   CHECK(m.back().at("role") == "tool");
-  CHECK(str(m.back().at("content")).find("at least 100000 characters") != std::string::npos);
+  CHECK(str(m.back().at("content")).find("must match the pattern") != std::string::npos);
+  // The argument the model wrote kept to maxLength.
+  const json::value& call = m[m.size() - 2].at("tool_calls").at(0);
+  json::value args = json::parse(str(call.at("function").at("arguments")));
+  const std::string note = str(args.at("note"));
+  size_t chars = 0;
+  for (char c : note) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  CHECK(chars <= 12);
   CHECK(!std::filesystem::exists(env.workspace() + "/marker"));
   auto logs = env.cli("jobs logs refused --json");
   CHECK(logs.out.find("tool.approval_required") == std::string::npos);

@@ -6,6 +6,7 @@
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
 
 #include "tools/tools_test_util.h"
 
@@ -76,9 +77,41 @@ TEST_CASE("a schema outside the supported subset is refused, naming where") {
   auto bad_type = JsonSchema::parse(R"({"type": "object", "properties": {"x": {"type": "date"}}})");
   REQUIRE_FALSE(bad_type);
   CHECK(bad_type.status().message().find("parameters.x") != std::string::npos);
-  auto bad_keyword = JsonSchema::parse(R"({"type": "string", "pattern": "a+"})");
+  auto bad_keyword = JsonSchema::parse(R"({"type": "string", "patternProperties": {}})");
   REQUIRE_FALSE(bad_keyword);
-  CHECK(bad_keyword.status().message().find("'pattern'") != std::string::npos);
+  CHECK(bad_keyword.status().message().find("'patternProperties'") != std::string::npos);
+  // RE2 has no lookaround or backreferences (it matches in linear time): such a pattern is named.
+  auto lookahead = JsonSchema::parse(
+      R"j({"type": "object", "properties": {"x": {"type": "string", "pattern": "^(?=a)"}}})j");
+  REQUIRE_FALSE(lookahead);
+  CHECK(lookahead.status().message().find("parameters.x.pattern: ") == 0);
+}
+
+TEST_CASE("pattern, exclusive bounds, multipleOf, uniqueItems and const are validated") {
+  auto schema = JsonSchema::parse(R"({"type": "object", "properties": {
+    "id": {"type": "string", "pattern": "^[a-z]+-[0-9]{2}$", "format": "slug"},
+    "p": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    "even": {"type": "integer", "multipleOf": 2},
+    "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+    "v": {"type": "integer", "const": 2}}})");
+  REQUIRE(schema);
+  CHECK(error_of(*schema, R"({"id": "ab-12", "p": 0.5, "even": 4, "tags": ["a", "b"], "v": 2})") ==
+        "");
+  CHECK(error_of(*schema, R"({"id": "ab-123"})") ==
+        R"(arguments.id: must match the pattern "^[a-z]+-[0-9]{2}$")");
+  CHECK(error_of(*schema, R"({"p": 0})") == "arguments.p: must be > 0");
+  CHECK(error_of(*schema, R"({"p": 1})") == "arguments.p: must be < 1");
+  CHECK(error_of(*schema, R"({"even": 3})") == "arguments.even: must be a multiple of 2");
+  CHECK(error_of(*schema, R"({"tags": ["a", "b", "a"]})") ==
+        "arguments.tags[2]: repeats item 0 (uniqueItems)");
+  CHECK(error_of(*schema, R"({"v": 3})") == "arguments.v: must be 2");
+  // A pattern that would take a backtracking engine exponential time is matched at once.
+  auto evil = JsonSchema::parse(R"({"type": "string", "pattern": "^(a+)+$"})");
+  REQUIRE(evil);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(error_of(*evil, "\"" + std::string(5000, 'a') + "b\"") ==
+        R"(arguments: must match the pattern "^(a+)+$")");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 }
 
 TEST_CASE("the registry refuses duplicate and invalid names and renders OpenAI tool declarations") {

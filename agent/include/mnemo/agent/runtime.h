@@ -28,7 +28,9 @@ struct LiveEvent {
   uint64_t seq = 0;
   std::string text;
   size_t tool_index = 0;
-  std::string name;     // the tool, for tool_call.args.delta and tool.exec.output.delta
+  std::string name;     // the tool, for tool_call.args.delta and tool.exec.output.delta; a
+                        // notice's subject ("resume": a fallback to prefill, "tools": schema
+                        // keywords left to validation)
   std::string call_id;  // tool.exec.output.delta: the call whose command wrote it
   std::string stream;   // tool.exec.output.delta: "stdout" or "stderr"
 };

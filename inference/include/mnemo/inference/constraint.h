@@ -60,6 +60,13 @@ class ToolCallGrammar {
       std::span<const std::string> tools, const ToolCallGrammarOptions& options = {});
   ~ToolCallGrammar();
 
+  // The schema keywords this grammar does not enforce while decoding ("tools[0].function.
+  // parameters.properties.path.pattern", ...): a call is checked against them after it is
+  // generated. Enforced: type, enum/const, anyOf/oneOf, properties/required, items,
+  // minLength/maxLength, minItems/maxItems, minimum/maximum (exclusive too; on numbers to whole
+  // units).
+  const std::vector<std::string>& unenforced() const;
+
   struct Impl;
   const Impl& impl() const { return *impl_; }
 
