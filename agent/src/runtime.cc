@@ -4,6 +4,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -17,6 +22,22 @@ namespace mnemo::agent {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
+
+namespace {
+
+fs::path running_marker(const std::string& store_dir, std::string_view id) {
+  return fs::path(store_dir) / "control" / (std::string(id) + ".running");
+}
+
+}  // namespace
+
+bool job_running(const std::string& store_dir, std::string_view id) {
+  const int fd = ::open(running_marker(store_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
 
 std::string new_job_id(std::string_view name) {
   std::time_t t = std::time(nullptr);
@@ -102,17 +123,34 @@ Result<JobState> Runtime::load(std::string_view id) const { return impl_->load(i
 
 namespace {
 
-// Keeps a session registered as running for the duration of its run.
+// Keeps a session registered as running for the duration of its run, and holds an exclusive
+// lock on STORE/control/ID.running meanwhile, so that other processes see it running (the kernel
+// drops the lock when the process dies, however it dies).
 struct Running {
   Runtime::Impl& rt;
   std::string id;
+  int fd = -1;
   Running(Runtime::Impl& r, std::string i, internal::Session* s) : rt(r), id(std::move(i)) {
     rt.running[id] = s;
     if (rt.running.size() == 1) rt.poll_control();
+    if (rt.store.read_only()) return;
+    std::error_code ec;
+    const fs::path marker = running_marker(rt.store.dir(), id);
+    fs::create_directories(marker.parent_path(), ec);
+    fd = ::open(marker.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
   }
   ~Running() {
     rt.running.erase(id);
     if (rt.running.empty() && rt.control_timer) rt.control_timer->cancel();
+    if (fd >= 0) {
+      std::error_code ec;
+      fs::remove(running_marker(rt.store.dir(), id), ec);
+      ::close(fd);
+    }
   }
 };
 

@@ -132,8 +132,15 @@ std::string parse_line(const inference::ChatCodec& codec, inference::ThinkingMod
   std::vector<inference::ChatEvent> events;
   out_parser.push(completion, events);
   out_parser.finish(events);
+  const bool think_tag = mode == inference::ThinkingMode::kChat &&
+                         completion.find("</think>") != std::string_view::npos;
   for (const auto& e : events) {
-    if (e.kind == inference::ChatEventKind::kError) return error_line(line_no, e.text);
+    if (e.kind != inference::ChatEventKind::kError) continue;
+    // Chat mode has no reasoning block: say which mode reads the tag.
+    return error_line(line_no, e.text + (think_tag ? " (a completion with reasoning needs "
+                                                     "--thinking-mode thinking, or \"thinking_mode\": "
+                                                     "\"thinking\" in its line)"
+                                                   : ""));
   }
   return parsed_json(out_parser.message());
 }

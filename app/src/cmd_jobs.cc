@@ -1,5 +1,6 @@
-// `mnemo jobs list|show|logs|cancel|approve|deny`: the jobs of a store. list, show and logs read
-// through a read-only secondary instance, so they work while a job or server holds the store.
+// `mnemo jobs list|show|logs|cancel|approve|deny|delete`: the jobs of a store, one tenant's at a
+// time. list, show and logs read through a read-only secondary instance, so they work while a job
+// or server holds the store.
 #include <mnemo/agent/job_state.h>
 #include <mnemo/agent/runtime.h>
 #include <mnemo/memory/store.h>
@@ -27,6 +28,7 @@ namespace json = boost::json;
 
 struct JobsOptions {
   std::string store;
+  std::string tenant = "local";
   std::string id;
   std::string call_id;
   bool json = false;
@@ -59,12 +61,32 @@ std::string when(int64_t unix_ms) {
   return buf;
 }
 
-// Runs a command on the job opt.id names, a unique prefix included.
+// Runs a command on the job opt.id names within opt.tenant, a unique prefix included (opt.id
+// becomes the store id).
 int with_job_id(JobsOptions& opt, const std::function<int(const JobsOptions&)>& command) {
-  auto id = resolve_job_id(opt.store, opt.id);
+  auto id = resolve_job_id(opt.store, opt.id, opt.tenant);
   if (!id) return fail(id.status().message());
   opt.id = *id;
+  opt.run.tenant = opt.tenant;
   return command(opt);
+}
+
+// A job's status as a person means it: one that a process is running now is "running", not
+// "interrupted".
+std::string status_of(const memory::Store& store, const agent::JobState& job) {
+  if (job.status() == agent::JobStatus::kInterrupted && agent::job_running(store.dir(), job.id))
+    return "running";
+  return std::string(agent::job_status_name(job.status()));
+}
+
+// job_json with the status as status_of tells it, and the id as the tenant knows it.
+json::value job_value(const memory::Store& store, const agent::JobState& job, bool messages,
+                      const std::string& tenant) {
+  json::value v = json::parse(agent::job_json(job, messages));
+  v.as_object()["status"] = status_of(store, job);
+  const std::string scope = tenant_job_id(tenant, "");
+  if (job.id.starts_with(scope)) v.as_object()["id"] = job.id.substr(scope.size());
+  return v;
 }
 
 int list_command(const JobsOptions& opt) {
@@ -84,14 +106,18 @@ int list_command(const JobsOptions& opt) {
   json::array all;
   if (!opt.json)
     std::printf("%-40s %-16s %6s %8s  %s\n", "ID", "STATUS", "STEPS", "TOKENS", "CREATED (UTC)");
+  const std::string scope = tenant_job_id(opt.tenant, "");
   for (const std::string& id : *ids) {
+    auto info = (*store)->session(id);
+    if (!info || info->tenant != opt.tenant) continue;
+    const std::string shown = id.starts_with(scope) ? id.substr(scope.size()) : id;
     auto job = load_job(**store, id);
     if (!job) continue;  // not a job session (a WebSocket or API session)
     if (opt.json) {
-      all.push_back(json::parse(agent::job_json(*job, false)));
+      all.push_back(job_value(**store, *job, false, opt.tenant));
     } else {
-      std::printf("%-40s %-16s %6u %8llu  %s\n", id.c_str(),
-                  std::string(agent::job_status_name(job->status())).c_str(), job->steps,
+      std::printf("%-40s %-16s %6u %8llu  %s\n", shown.c_str(),
+                  status_of(**store, *job).c_str(), job->steps,
                   static_cast<unsigned long long>(job->generated_tokens),
                   when(job->created_unix_ms).c_str());
     }
@@ -106,14 +132,14 @@ int show_command(const JobsOptions& opt) {
   auto job = load_job(**store, opt.id);
   if (!job) return fail(job.status().message());
   if (opt.json) {
-    std::cout << agent::job_json(*job, true) << '\n';
+    std::cout << json::serialize(job_value(**store, *job, true, opt.tenant)) << '\n';
     return 0;
   }
   const agent::JobState& s = *job;
   std::printf(
       "id:        %s\nname:      %s\nstatus:    %s\nsteps:     %u\ntokens:    %llu generated, %zu "
       "in the transcript\n",
-      s.id.c_str(), s.spec.name.c_str(), std::string(agent::job_status_name(s.status())).c_str(),
+      s.id.c_str(), s.spec.name.c_str(), status_of(**store, s).c_str(),
       s.steps, static_cast<unsigned long long>(s.generated_tokens), s.transcript.size());
   std::printf("created:   %s UTC\nworkspace: %s\nmodel:     %s\n", when(s.created_unix_ms).c_str(),
               s.origin.workspace.c_str(), s.origin.model_dir.c_str());
@@ -209,6 +235,24 @@ int cancel_command(const JobsOptions& opt) {
               ", but it has not finished the job within 10 s (is it running this job?)");
 }
 
+int delete_command(const JobsOptions& opt) {
+  const std::string dir = store_dir_or_default(opt.store);
+  if (agent::job_running(dir, opt.id))
+    return fail("job " + opt.id + " is running; `mnemo jobs cancel " + opt.id + "` stops it first");
+  auto store = memory::Store::open(dir);
+  if (!store) return fail(store.status().message());
+  auto info = (*store)->session(opt.id);
+  if (!info || info->tenant != opt.tenant) return fail("no job " + opt.id + " in " + dir);
+  if (Status s = (*store)->delete_session(opt.id); !s) return fail(s.message());
+  auto gc = (*store)->gc();
+  if (!gc) return fail("deleted job " + opt.id + ", but collecting its chunks failed: " +
+                       gc.status().message());
+  std::printf("deleted %s: events and snapshots, %lld KV chunks (%lld bytes) no longer used\n",
+              opt.id.c_str(), static_cast<long long>(gc->chunks_deleted),
+              static_cast<long long>(gc->bytes_freed));
+  return 0;
+}
+
 int decide_command(const JobsOptions& opt, bool approve) {
   JobRunOptions run = opt.run;
   run.store = opt.store;
@@ -239,10 +283,13 @@ int decide_command(const JobsOptions& opt, bool approve) {
 void register_jobs_commands(CLI::App& app, CommandContext& ctx) {
   auto opt = std::make_shared<JobsOptions>();
   CLI::App* jobs = app.add_subcommand(
-      "jobs", "The agent jobs of a store: list, show, logs, cancel, approve, deny");
+      "jobs", "The agent jobs of a store: list, show, logs, cancel, approve, deny, delete");
   jobs->require_subcommand(1);
   auto store_opt = [opt](CLI::App* c) {
     c->add_option("--store", opt->store, "store directory (default: MNEMO_HOME/store)");
+    c->add_option("--tenant", opt->tenant,
+                  "whose jobs (default: local, the CLI's own; a `mnemo serve` tenant's name for "
+                  "its jobs)");
   };
 
   CLI::App* list =
@@ -271,6 +318,13 @@ void register_jobs_commands(CLI::App& app, CommandContext& ctx) {
   cancel->add_option("id", opt->id, "the job's id")->required();
   store_opt(cancel);
   cancel->callback([opt, &ctx] { ctx.exit_code = with_job_id(*opt, cancel_command); });
+
+  CLI::App* del = jobs->add_subcommand(
+      "delete", "Delete a job that is not running: its events and snapshots, then the KV chunks "
+                "nothing else uses (the workspace stays)");
+  del->add_option("id", opt->id, "the job's id")->required();
+  store_opt(del);
+  del->callback([opt, &ctx] { ctx.exit_code = with_job_id(*opt, delete_command); });
 
   for (bool approve : {true, false}) {
     CLI::App* c = jobs->add_subcommand(

@@ -57,7 +57,8 @@ int run_command(const RunOptions& opt) {
   job.spec_yaml = std::move(text).value();
   job.spec_file = opt.job_file;
   job.inputs = std::move(inputs).value();
-  job.id = opt.id.empty() ? agent::new_job_id(job.spec.name) : opt.id;
+  job.id = tenant_job_id(opt.run.tenant, opt.id.empty() ? agent::new_job_id(job.spec.name) : opt.id);
+  job.tenant = opt.run.tenant;
   job.workspace = opt.workspace;
   if (job.spec.model.kind == agent::ModelKind::kEmbedded && job.spec.model.embedded.dir.empty()) {
     job.spec.model.embedded.dir = default_model;
@@ -95,6 +96,9 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
   run->add_option("--workspace", opt->workspace,
                   "directory the tools work in (default: the current directory)");
   add_common(run, opt->run);
+  run->add_option("--tenant", opt->run.tenant,
+                  "create the job as this tenant's (default: local), as `mnemo serve` stores a "
+                  "tenant's jobs; its policy is not applied (the CLI is the operator)");
   run->callback([opt, &ctx] { ctx.exit_code = run_command(*opt); });
 
   struct ResumeOptions {
@@ -111,9 +115,10 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
                   "continue the conversation: a new user message for a job whose run ended (a new "
                   "run, its limits counted afresh)");
   add_common(res, resume->run);
+  res->add_option("--tenant", resume->run.tenant, "whose job it is (default: local)");
   res->callback([resume, &ctx] {
     JobRunOptions run = resume->run;
-    auto resolved = resolve_job_id(run.store, resume->id);  // a unique prefix is enough
+    auto resolved = resolve_job_id(run.store, resume->id, run.tenant);  // a unique prefix will do
     if (!resolved) {
       ctx.exit_code = fail(resolved.status().message());
       return;

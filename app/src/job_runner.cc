@@ -26,23 +26,36 @@ std::string store_dir_or_default(const std::string& store) {
   return store.empty() ? mnemo_home() + "/store" : store;
 }
 
-Result<std::string> resolve_job_id(const std::string& store, const std::string& given) {
+std::string tenant_job_id(const std::string& tenant, const std::string& id) {
+  if (tenant.empty() || tenant == "local") return id;
+  const std::string scope = tenant + ":";
+  return id.starts_with(scope) && id.size() > scope.size() ? id : scope + id;  // ids have no ':'
+}
+
+Result<std::string> resolve_job_id(const std::string& store, const std::string& given,
+                                   const std::string& tenant) {
+  const std::string exact = tenant_job_id(tenant, given);
   memory::StoreOptions o;
   o.read_only = true;
   auto s = memory::Store::open(store_dir_or_default(store), o);
   // A store that cannot be read is the command's own error to report (it opens the store itself).
-  if (!s) return given;
+  if (!s) return exact;
   auto ids = (*s)->list_sessions();
-  if (!ids) return given;
+  if (!ids) return exact;
+  const std::string scope = exact.substr(0, exact.size() - given.size());  // "" or "TENANT:"
   std::vector<std::string> matches;
   for (const std::string& id : *ids) {
-    if (id == given) return given;
-    if (id.starts_with(given)) matches.push_back(id);
+    if (!id.starts_with(exact)) continue;
+    auto info = (*s)->session(id);
+    if (!info || info->tenant != (tenant.empty() ? "local" : tenant)) continue;
+    if (id == exact) return exact;
+    matches.push_back(id);
   }
   if (matches.size() == 1) return matches[0];
-  if (matches.empty()) return given;
+  if (matches.empty()) return exact;
   std::string listed;
-  for (size_t i = 0; i < matches.size() && i < 10; ++i) listed += (i ? ", " : "") + matches[i];
+  for (size_t i = 0; i < matches.size() && i < 10; ++i)
+    listed += (i ? ", " : "") + matches[i].substr(scope.size());
   if (matches.size() > 10) listed += ", ...";
   return Status::invalid_argument("job id prefix " + given + " matches " +
                                   std::to_string(matches.size()) + " jobs (" + listed +

@@ -15,6 +15,7 @@ struct JobRunOptions {
   bool quiet = false;  // no progress lines
   std::string job_id;  // for the hints in progress lines
   std::string config;  // the operator's YAML (its endpoints resolve model.remote.endpoint)
+  std::string tenant = "local";  // whose job ids are given (resume, approve, deny)
 };
 
 // What to do once the store and runtime are up: start or resume a job.
@@ -27,9 +28,15 @@ int run_job(const JobRunOptions& options, const JobLauncher& launch);
 
 std::string store_dir_or_default(const std::string& store);
 
-// The job a command names: `given` itself when a job has that id, else the one job whose id starts
-// with it (`mnemo jobs show hello` for hello-1a2b3c); several matches are an error listing them.
-// No match, or a store that cannot be read, returns `given`: the command reports its own error.
-Result<std::string> resolve_job_id(const std::string& store, const std::string& given);
+// The store id of a tenant's job: the id itself for the local tenant, TENANT:ID for the others (as
+// `mnemo serve` stores them).
+std::string tenant_job_id(const std::string& tenant, const std::string& id);
+
+// The job a command names, within one tenant: `given` itself when the tenant has a job with that
+// id, else the one job of the tenant whose id starts with it (`mnemo jobs show hello` for
+// hello-1a2b3c); several matches are an error listing them. Returns the store id. No match, or a
+// store that cannot be read, returns the store id of `given`: the command reports its own error.
+Result<std::string> resolve_job_id(const std::string& store, const std::string& given,
+                                   const std::string& tenant = "local");
 
 }  // namespace mnemo::app

@@ -371,6 +371,24 @@ Status Store::create_session(std::string_view id, std::string_view tenant,
   return impl_->write(batch);
 }
 
+Status Store::delete_session(std::string_view id) {
+  MNEMO_RETURN_IF_ERROR(impl_->writable());
+  MNEMO_RETURN_IF_ERROR(check_name("session id", id));
+  std::lock_guard lock(impl_->write_mu);
+  auto existing = impl_->get(impl_->sessions, session_key(id));
+  if (!existing) return existing.status();
+  if (!*existing) return Status::not_found("no session " + std::string(id));
+  rocksdb::WriteBatch batch;
+  for (rocksdb::ColumnFamilyHandle* cf : {impl_->events, impl_->snapshots}) {
+    MNEMO_RETURN_IF_ERROR(impl_->scan_session(cf, id, 0, [&](uint64_t number, std::string_view) {
+      batch.Delete(cf, numbered_key(id, number));
+      return true;
+    }));
+  }
+  batch.Delete(impl_->sessions, session_key(id));
+  return impl_->write(batch);
+}
+
 Result<SessionInfo> Store::session(std::string_view id) const {
   auto r = impl_->load_session(id);
   if (!r) return r.status();

@@ -71,6 +71,18 @@ TEST_CASE("mnemo chat parse writes the parsed message or an error per completion
         "{\"error\": \"line 4: expected {\\\"completion\\\": \\\"...\\\"}\"}\n");
 }
 
+TEST_CASE("mnemo chat parse in chat mode says how to parse a completion with </think>", "[cli]") {
+  auto r = run_cli("chat parse --codec v4",
+                   "{\"completion\": \"Think.</think>Hi!<｜end▁of▁sentence｜>\"}\n"
+                   "{\"completion\": \"Hi!<｜end▁of▁sentence｜>\"}\n");
+  REQUIRE(r.status == 0);
+  CHECK(r.out ==
+        "{\"error\": \"line 1: unexpected '</think>' in the content (a completion with reasoning "
+        "needs --thinking-mode thinking, or \\\"thinking_mode\\\": \\\"thinking\\\" in its line)\"}\n"
+        "{\"parsed\": {\"role\": \"assistant\", \"content\": \"Hi!\", \"reasoning_content\": \"\", "
+        "\"tool_calls\": []}}\n");
+}
+
 TEST_CASE("mnemo chat fails with one line when the codec cannot do what is asked", "[cli]") {
   auto r = run_cli("chat parse --codec v3");
   CHECK(r.status == 1);

@@ -139,6 +139,67 @@ TEST_CASE("job commands: a fresh home lists no jobs, ids by unique prefix, resum
   CHECK(env.cli("jobs logs prefix-test-456").status == 0);
 }
 
+TEST_CASE("job commands: tenants, delete, and a job running in another process", "[agent][cli]") {
+  AgentEnv env;
+  const std::string job = env.job("greet", kEchoJob);
+  // The same id for the local tenant and for acme: two jobs, each resolved within its tenant.
+  REQUIRE(env.run(job, "twin-1", "-q").status == 0);
+  REQUIRE(env.run(job, "twin-1", "-q --tenant acme").status == 0);
+  auto local = env.cli("jobs list --json");
+  auto acme = env.cli("jobs list --json --tenant acme");
+  REQUIRE(local.status == 0);
+  REQUIRE(acme.status == 0);
+  REQUIRE(json::parse(local.out).as_array().size() == 1);
+  REQUIRE(json::parse(acme.out).as_array().size() == 1);
+  CHECK(json::parse(acme.out).at(0).at("id") == "twin-1");
+  auto shown = env.cli("jobs show twin --tenant acme --json");
+  INFO(shown.err);
+  REQUIRE(shown.status == 0);
+  CHECK(json::parse(shown.out).at("id") == "twin-1");
+  CHECK(env.cli("jobs show twin-1 --tenant globex").status == 1);
+
+  // Deleting acme's job removes its events and snapshots (and sweeps chunks only it used); the
+  // local one stays whole.
+  auto before = json::parse(env.cli("store stats --json").out);
+  auto deleted = env.cli("jobs delete twin --tenant acme");
+  INFO(deleted.err);
+  REQUIRE(deleted.status == 0);
+  CHECK(deleted.out.find("deleted acme:twin-1") == 0);
+  CHECK(json::parse(env.cli("jobs list --json --tenant acme").out).as_array().empty());
+  auto after = json::parse(env.cli("store stats --json").out);
+  CHECK(after.at("sessions").to_number<int>() == before.at("sessions").to_number<int>() - 1);
+  CHECK(after.at("snapshots").to_number<int>() < before.at("snapshots").to_number<int>());
+  CHECK(after.at("events").to_number<int>() < before.at("events").to_number<int>());
+  CHECK(after.at("chunks").to_number<int>() <= before.at("chunks").to_number<int>());
+  CHECK(env.cli("store verify").status == 0);
+  CHECK(env.show("twin-1").at("status") == "limit");
+  CHECK(env.cli("jobs delete twin-1 --tenant acme").status == 1);  // gone
+
+  // A job that another process is running lists as running (not interrupted) and cannot be
+  // deleted; killed, it is interrupted.
+  std::string body = kEchoJob;
+  body.replace(body.find("max_steps: 3"), 12, "max_steps: 500");
+  const std::string slow = env.job("slow", body);
+  Child child(env.argv({"run", slow, "--id", "busy", "--workspace", env.workspace()}));
+  for (bool seen = false; !seen;) {
+    auto line = child.line();
+    REQUIRE(line);
+    seen = line->find("->") != std::string::npos;
+  }
+  auto listed = json::parse(env.cli("jobs list --json").out);
+  std::string status;
+  for (const json::value& j : listed.as_array())
+    if (j.at("id") == "busy") status = std::string(j.at("status").as_string());
+  CHECK(status == "running");
+  CHECK(env.cli("jobs show busy").out.find("status:    running") != std::string::npos);
+  auto refused = env.cli("jobs delete busy");
+  CHECK(refused.status == 1);
+  CHECK(refused.err.find("is running") != std::string::npos);
+  child.kill_now();
+  child.wait();
+  CHECK(env.show("busy").at("status") == "interrupted");
+}
+
 TEST_CASE("a seeded job gives the same transcript every time", "[agent]") {
   AgentEnv env;
   std::string body = kEchoJob;

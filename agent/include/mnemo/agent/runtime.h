@@ -124,6 +124,10 @@ class Runtime {
   std::unique_ptr<Impl> impl_;
 };
 
+// Whether a run of the job is going on now, in this process or another one on the same store
+// (a running job holds a lock on STORE/control/ID.running).
+bool job_running(const std::string& store_dir, std::string_view id);
+
 // A new job id: NAME-YYYYMMDD-HHMMSS-XXXX (UTC, 4 random hex digits).
 std::string new_job_id(std::string_view name);
 

@@ -135,6 +135,9 @@ class Store {
   Status create_session(std::string_view id, std::string_view tenant,
                         std::string_view payload = "{}");
   Result<SessionInfo> session(std::string_view id) const;
+  // Removes a session: its record, events and snapshot records, in one synced batch. The chunks
+  // only it referenced stay until gc() sweeps them.
+  Status delete_session(std::string_view id);
   Result<std::vector<std::string>> list_sessions() const;
   // Appends events in one synced batch; returns their seqs.
   Result<std::vector<uint64_t>> append_events(std::string_view session,
