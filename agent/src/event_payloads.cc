@@ -61,6 +61,7 @@ memory::NewEvent session_created_event(const JobOrigin& origin, std::string_view
   o["workspace"] = origin.workspace;
   o["model_dir"] = origin.model_dir;
   o["fingerprint"] = origin.fingerprint;
+  if (origin.operator_job) o["operator"] = true;
   o["mnemo_version"] = MNEMO_VERSION;
   return make("session.created", o);
 }

@@ -139,6 +139,8 @@ Status apply_created(JobState& s, const Reader& r) {
   s.origin.workspace = r.str("workspace", false).value_or("");
   s.origin.model_dir = r.str("model_dir", false).value_or("");
   s.origin.fingerprint = r.str("fingerprint", false).value_or("");
+  if (const json::value* op = r.obj().if_contains("operator"); op && op->is_bool())
+    s.origin.operator_job = op->get_bool();
   auto spec = parse_job_spec(s.origin.spec_yaml, s.origin.spec_file);
   if (!spec)
     return Status::invalid_argument("the job's recorded spec no longer parses: " +

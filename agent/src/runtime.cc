@@ -92,8 +92,10 @@ Runtime::Runtime(asio::any_io_executor executor, memory::Store& store, RuntimeOp
 
 Runtime::~Runtime() = default;
 
-Result<JobSpec> Runtime::Impl::effective_spec(const JobSpec& spec, std::string_view tenant) const {
-  if (options.enforce_policy && options.config) return apply_policy(spec, *options.config, tenant);
+Result<JobSpec> Runtime::Impl::effective_spec(const JobSpec& spec, std::string_view tenant,
+                                              bool operator_job) const {
+  if (options.enforce_policy && options.config && !operator_job)
+    return apply_policy(spec, *options.config, tenant);
   JobSpec out = spec;
   MNEMO_RETURN_IF_ERROR(resolve_endpoint(out, options.config.get()));
   MNEMO_RETURN_IF_ERROR(check_machine_limits(out));
@@ -113,7 +115,7 @@ Result<JobState> Runtime::Impl::load(std::string_view id) const {
   if (events->empty()) return Status::not_found("no job " + std::string(id));
   auto state = replay_job(id, *events);
   if (!state) return state.status();
-  auto spec = effective_spec(state->spec, info->tenant);
+  auto spec = effective_spec(state->spec, info->tenant, state->origin.operator_job);
   if (!spec) return spec.status().with_context("job " + std::string(id));
   state->spec = std::move(spec).value();
   return state;
@@ -175,7 +177,7 @@ asio::awaitable<Result<RunResult>> create_job(Runtime::Impl& rt, NewJob job, Job
                                               bool run) {
   const std::string tenant = job.tenant.empty() ? rt.options.tenant : job.tenant;
   {
-    auto effective = rt.effective_spec(job.spec, tenant);
+    auto effective = rt.effective_spec(job.spec, tenant, job.operator_job);
     if (!effective) co_return effective.status();
     job.spec = std::move(effective).value();
   }
@@ -190,6 +192,7 @@ asio::awaitable<Result<RunResult>> create_job(Runtime::Impl& rt, NewJob job, Job
   origin.spec_yaml = job.spec_yaml;
   origin.spec_file = job.spec_file;
   origin.inputs = job.inputs;
+  origin.operator_job = job.operator_job;
   origin.seed =
       job.spec.sampling.seed ? *job.spec.sampling.seed : std::random_device{}() * 0x100000001ull;
   std::error_code ec;
@@ -230,7 +233,7 @@ asio::awaitable<Result<RunResult>> create_job(Runtime::Impl& rt, NewJob job, Job
   internal::Session session(rt, state, model, std::move(observer));
   std::optional<Running> running;
   if (run) running.emplace(rt, state.id, &session);
-  if (const TenantPolicy* p = rt.policy_for(tenant))
+  if (const TenantPolicy* p = job.operator_job ? nullptr : rt.policy_for(tenant))
     session.set_input_ceiling(p->ceilings.prompt_tokens);
   auto prepared = session.prepare_input(*input);
   if (!prepared) co_return prepared.status();
@@ -321,7 +324,7 @@ asio::awaitable<Result<RunResult>> Runtime::input(std::string id, std::string co
   auto model = rt.model_for(*state);
   if (!model) co_return model.status();
   internal::Session session(rt, std::move(state).value(), *model, std::move(observer));
-  if (auto info = rt.store.session(id)) {
+  if (auto info = rt.store.session(id); info && !session.state().origin.operator_job) {
     if (const TenantPolicy* p = rt.policy_for(info->tenant))
       session.set_input_ceiling(p->ceilings.prompt_tokens);
   }

@@ -47,7 +47,8 @@ struct Runtime::Impl {
   Result<internal::EmbeddedModel*> model(const std::string& dir, inference::Precision precision);
   // The job as it runs for `tenant`: the operator's policy applied (or, without one, the endpoint
   // resolved), and what this machine cannot honour refused.
-  Result<JobSpec> effective_spec(const JobSpec& spec, std::string_view tenant) const;
+  Result<JobSpec> effective_spec(const JobSpec& spec, std::string_view tenant,
+                                 bool operator_job = false) const;
   // The tenant's policy when the runtime enforces one, else null.
   const TenantPolicy* policy_for(std::string_view tenant) const;
   // The job's state from its log, its spec made effective.

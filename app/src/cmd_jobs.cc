@@ -269,6 +269,11 @@ int decide_command(const JobsOptions& opt, bool approve) {
     return 0;
   }
   const std::string id = opt.id, call = opt.call_id;
+  if (server_holds(store_dir_or_default(opt.store))) {
+    return run_via_server(run, json::object{{"op", approve ? "approve" : "deny"},
+                                            {"id", id},
+                                            {"call_id", call}});
+  }
   return run_job(run,
                  [id, call, approve](agent::Runtime& rt, const agent::JobObserver& obs)
                      -> asio::awaitable<Result<agent::RunResult>> {

@@ -4,7 +4,10 @@
 #include <mnemo/agent/runtime.h>
 #include <mnemo/base/file.h>
 
+#include <boost/json/object.hpp>
+
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 
@@ -16,6 +19,7 @@ namespace mnemo::app {
 namespace {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 
 struct RunOptions {
   std::string job_file;
@@ -46,6 +50,29 @@ int run_command(const RunOptions& opt) {
   if (!inputs) return fail(inputs.status().message());
   if (auto rendered = agent::render_input(*spec, *inputs); !rendered)
     return fail(rendered.status().message());
+  if (const std::string dir = store_dir_or_default(opt.run.store); server_holds(dir)) {
+    // A `mnemo serve` holds the store: the job runs there, as the operator's (its default model is
+    // the server's).
+    if (opt.run.tenant != "local")
+      return fail("--tenant: a job run through the server holding " + dir + " is the operator's");
+    json::object inputs_json;
+    for (const auto& [k, v] : *inputs) inputs_json[k] = v;
+    std::error_code ec;
+    const std::string workspace =
+        std::filesystem::absolute(opt.workspace.empty() ? std::filesystem::current_path(ec)
+                                                        : std::filesystem::path(opt.workspace),
+                                  ec)
+            .lexically_normal()
+            .string();
+    JobRunOptions run = opt.run;
+    run.job_id = opt.id;
+    return run_via_server(run, json::object{{"op", "run"},
+                                            {"spec_yaml", *text},
+                                            {"spec_file", opt.job_file},
+                                            {"inputs", std::move(inputs_json)},
+                                            {"id", opt.id},
+                                            {"workspace", workspace}});
+  }
   std::string default_model;
   if (spec->model.kind == agent::ModelKind::kEmbedded && spec->model.embedded.dir.empty()) {
     auto dir = ensure_default_model();
@@ -125,6 +152,11 @@ void register_run_commands(CLI::App& app, CommandContext& ctx) {
     }
     run.job_id = *resolved;
     std::string id = *resolved, message = resume->message;
+    if (server_holds(store_dir_or_default(run.store))) {
+      ctx.exit_code = run_via_server(
+          run, json::object{{"op", "resume"}, {"id", id}, {"message", message}});
+      return;
+    }
     const bool quiet = run.quiet;
     ctx.exit_code = run_job(run, [id, message, quiet](agent::Runtime& rt,
                                                       const agent::JobObserver& obs) {

@@ -7,6 +7,7 @@
 #include <mnemo/memory/keys.h>
 #include <mnemo/memory/store.h>
 #include <mnemo/server/agent_hub.h>
+#include <mnemo/server/operator_channel.h>
 #include <mnemo/server/jobs_api.h>
 #include <mnemo/server/openai_api.h>
 #include <mnemo/server/server.h>
@@ -139,10 +140,17 @@ int run_serve(const ServeOptions& opt) {
     std::cerr << "mnemo serve: no API keys in store " << store_dir
               << ": serving without authentication (loopback only)\n";
   }
+  // The operator's CLI runs jobs here while this process holds the store (docs/server.md).
+  auto channel = server::OperatorChannel::start(server::operator_socket_path(store_dir), hub);
+  if (!channel) {
+    std::cerr << "mnemo serve: no operator channel (" << channel.status().message()
+              << "): `mnemo run` on this store will refuse while the server holds it\n";
+  }
   std::printf("listening on %s://%s\n", opt.tls_cert.empty() ? "http" : "https",
               (*server)->address().c_str());
   std::fflush(stdout);
   (*server)->wait();
+  if (channel) channel->reset();
   // Jobs running here pause (resumable) before the server's executors go.
   hub->shutdown(so.shutdown_grace);
   // The engine goes before the server: its last callbacks post to the server's executor.

@@ -3,14 +3,21 @@
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <mnemo/server/operator_channel.h>
+
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -160,6 +167,106 @@ class Progress {
 };
 
 }  // namespace
+
+namespace {
+
+// The process exit status for a job's status as the job JSON tells it.
+int exit_status(const std::string& status) {
+  if (status == "completed" || status == "limit") return 0;
+  if (status == "waiting_approval") return 3;
+  if (status == "cancelled") return 4;
+  return 1;
+}
+
+}  // namespace
+
+bool server_holds(const std::string& store_dir) {
+  namespace local = asio::local;
+  const std::string path = server::operator_socket_path(store_dir);
+  if (!std::filesystem::exists(path)) return false;
+  asio::io_context io;
+  local::stream_protocol::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect(local::stream_protocol::endpoint(path), ec);
+  return !ec;
+}
+
+int run_via_server(const JobRunOptions& options, const json::object& request) {
+  namespace local = asio::local;
+  const std::string dir = store_dir_or_default(options.store);
+  const std::string path = server::operator_socket_path(dir);
+  asio::io_context io;
+  local::stream_protocol::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect(local::stream_protocol::endpoint(path), ec);
+  if (ec) return fail("cannot reach the server holding " + dir + " at " + path + ": " + ec.message());
+  const std::string line = json::serialize(request) + "\n";
+  asio::write(socket, asio::buffer(line), ec);
+  if (ec) return fail("writing to " + path + ": " + ec.message());
+  Progress progress(options.quiet);
+  progress.set_job(options.job_id);
+  std::string buffer;
+  size_t events = 0;
+  const json::value req(request);
+  std::string job_id = options.job_id;
+  for (;;) {
+    const size_t n = asio::read_until(socket, asio::dynamic_buffer(buffer, 64 << 20), '\n', ec);
+    if (ec) {
+      return fail("the server holding " + dir + " closed the operator channel (" + ec.message() +
+                  "); the job may still run there: mnemo jobs show " + options.job_id);
+    }
+    json::value msg = json::parse(std::string_view(buffer).substr(0, n - 1), ec);
+    buffer.erase(0, n);
+    if (ec || !msg.is_object()) return fail("the server sent a line that is not JSON");
+    const std::string type = str_field(msg, "type");
+    if (type == "error") return fail(str_field(msg, "message"));
+    if (type == "started") {
+      job_id = str_field(msg, "id");
+      progress.set_job(job_id);
+      if (!options.quiet) {
+        progress.say("job " + str_field(msg, "id") + " runs in the mnemo serve that holds " + dir +
+                     " (Ctrl-C detaches; the job goes on there)");
+      }
+      continue;
+    }
+    if (type == "end") {
+      const json::value& job = msg.at("job");
+      const std::string status = str_field(job, "status");
+      if (options.json) {
+        std::cout << json::serialize(job) << '\n';
+      } else if (!str_field(job, "answer").empty() && status != "interrupted") {
+        std::cout << str_field(job, "answer") << '\n';
+      }
+      const bool resume = str_field(req, "op") == "resume" && str_field(req, "message").empty();
+      if (resume && events == 0 && exit_status(status) != 1 && status != "waiting_approval" &&
+          !options.quiet) {
+        progress.say("job " + str_field(job, "id") + " already finished (" + status +
+                     "); nothing to resume (`mnemo resume ID --message TEXT` continues the "
+                     "conversation)");
+      }
+      if (status == "failed")
+        return fail("job " + str_field(job, "id") + " failed: " + str_field(job, "error"));
+      if (status == "waiting_approval" && !options.quiet) {
+        progress.say("job " + str_field(job, "id") + " waits for an approval (mnemo jobs show " +
+                     str_field(job, "id") + ")");
+      }
+      return exit_status(status);
+    }
+    // A durable event in the WebSocket envelope.
+    const json::object& o = msg.as_object();
+    const json::value* payload = o.if_contains("payload");
+    memory::Event e{o.contains("seq") ? o.at("seq").to_number<uint64_t>() : 0, type,
+                    payload ? json::serialize(*payload) : "{}",
+                    o.contains("unix_ms") ? o.at("unix_ms").to_number<int64_t>() : 0};
+    ++events;
+    if (type == "session.created" && payload && !options.quiet) {
+      progress.say("job " + job_id + " (" + str_field(*payload, "name") +
+                   "): model " + str_field(*payload, "model_dir") + ", workspace " +
+                   str_field(*payload, "workspace"));
+    }
+    progress.event(e);
+  }
+}
 
 int run_job(const JobRunOptions& options, const JobLauncher& launch) {
   const std::string dir = store_dir_or_default(options.store);

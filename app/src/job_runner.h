@@ -4,6 +4,8 @@
 // job (resumable).
 #include <mnemo/agent/runtime.h>
 
+#include <boost/json/object.hpp>
+
 #include <functional>
 #include <string>
 
@@ -27,6 +29,13 @@ using JobLauncher = std::function<boost::asio::awaitable<Result<agent::RunResult
 int run_job(const JobRunOptions& options, const JobLauncher& launch);
 
 std::string store_dir_or_default(const std::string& store);
+
+// Whether a `mnemo serve` holds the store and listens on its operator channel (STORE/operator.sock,
+// docs/server.md): the CLI then runs jobs through it instead of refusing.
+bool server_holds(const std::string& store_dir);
+// Sends one operator request ({"op": "run" | "resume" | "approve" | "deny", ...}) to that server,
+// prints the job's progress as run_job does, and returns the same exit statuses.
+int run_via_server(const JobRunOptions& options, const boost::json::object& request);
 
 // The store id of a tenant's job: the id itself for the local tenant, TENANT:ID for the others (as
 // `mnemo serve` stores them).

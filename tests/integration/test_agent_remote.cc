@@ -1,7 +1,12 @@
 // Jobs on a remote OpenAI-compatible model: here mnemo's own `mnemo serve` on loopback, a real
 // server process spoken to over HTTP by the remote backend (libcurl). The trace persists and
 // resumes without KV snapshots (the remote side owns its cache).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -22,11 +27,13 @@ namespace {
 struct Server {
   std::unique_ptr<Child> child;
   std::string url;
-  explicit Server(const AgentEnv& env) {
+  // `store`: the store it holds (default: a store of its own beside the environment's).
+  explicit Server(const AgentEnv& env, std::string store = "") {
+    if (store.empty()) store = env.path("server-store");
     child = std::make_unique<Child>(
         std::vector<std::string>{"/usr/bin/env", "MNEMO_HOME=" + env.home(), MNEMO_BINARY, "serve",
-                                 "--listen", "127.0.0.1:0", "--store", env.path("server-store"),
-                                 "--model", mnemo::test::temp_tiny_model()},
+                                 "--listen", "127.0.0.1:0", "--store", store, "--model",
+                                 mnemo::test::temp_tiny_model()},
         env.path("serve.out"));
     for (int i = 0; i < 400 && url.empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -180,4 +187,76 @@ TEST_CASE("a job on a third-party server's recorded answers: an ignored required
   auto done = env.cli("resume too-long");
   CHECK(done.status == 0);
   CHECK(done.err.find("already finished (limit)") != std::string::npos);
+}
+
+TEST_CASE("mnemo run, resume and approve go through the mnemo serve that holds the store",
+          "[agent][cli][server]") {
+  AgentEnv env;
+  Server server(env, env.store());
+  REQUIRE(std::filesystem::exists(env.store() + "/operator.sock"));
+  CHECK((std::filesystem::status(env.store() + "/operator.sock").permissions() &
+         std::filesystem::perms::all) == (std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::owner_write));
+  // The server's own default model runs the job (the job names none); the CLI prints its progress.
+  const std::string file = env.path("through.yaml");
+  std::ofstream(file) << "name: through\ninput: Greet.\ntools:\n  - name: echo\n    command: echo "
+                         "hi-from-the-server >> calls.log\n    idempotent: true\n"
+                         "tool_choice: required\nlimits:\n  max_steps: 2\n  max_turn_tokens: 200\n"
+                         "sampling:\n  seed: 3\n";
+  auto r = env.run(file, "through");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("job through runs in the mnemo serve that holds " + env.store()) !=
+        std::string::npos);
+  CHECK(r.err.find("step 2  echo") != std::string::npos);
+  CHECK(r.err.find("finished: limit after 2 steps") != std::string::npos);
+  json::value job = env.show("through");
+  CHECK(job.at("status") == "limit");
+  CHECK(job.at("steps").to_number<int>() == 2);
+  // The tools worked in the CLI's workspace, not in a tenant folder of the server.
+  std::ifstream log(env.workspace() + "/calls.log");
+  std::string calls((std::istreambuf_iterator<char>(log)), {});
+  size_t lines = 0;
+  for (size_t at = 0; (at = calls.find("hi-from-the-server\n", at)) != std::string::npos; ++at) ++lines;
+  CHECK(lines == static_cast<size_t>(count_role(job, "tool")));
+  CHECK(lines >= 2);
+  auto again = env.cli("resume through");
+  CHECK(again.status == 0);
+  CHECK(again.err.find("job through already finished (limit)") != std::string::npos);
+
+  // A call waiting for approval: run ends with 3, approve continues it through the server.
+  const std::string careful = env.path("careful.yaml");
+  std::ofstream(careful) << "name: careful\ninput: Greet.\ntools:\n  - name: echo\n    command: "
+                            "echo approved >> approved.log\n    approval: always\n"
+                            "tool_choice: required\nlimits:\n  max_steps: 1\n  max_turn_tokens: 200\n"
+                            "sampling:\n  seed: 3\n";
+  auto waiting = env.run(careful, "careful");
+  INFO(waiting.err);
+  REQUIRE(waiting.status == 3);
+  json::value w = env.show("careful");
+  REQUIRE(w.at("pending_approvals").as_array().size() == 1);
+  const std::string call(w.at("pending_approvals").at(0).at("call_id").as_string());
+  auto approved = env.cli("jobs approve careful " + call);
+  INFO(approved.err);
+  CHECK(approved.status == 0);
+  CHECK(env.show("careful").at("status") == "limit");
+  CHECK(std::filesystem::exists(env.workspace() + "/approved.log"));
+
+  // Another user cannot use the channel (the socket is the owner's, and the server checks the
+  // peer's credentials).
+  if (::geteuid() != 0) return;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", (env.store() + "/operator.sock").c_str());
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::_exit(connected ? 1 : 0);
+  }
+  int wstatus = 0;
+  REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
+  CHECK(WIFEXITED(wstatus));
+  CHECK(WEXITSTATUS(wstatus) == 0);
 }

@@ -30,6 +30,9 @@ struct JobOrigin {
   std::string workspace;
   std::string model_dir;  // embedded: the resolved directory; remote: empty
   std::string fingerprint;
+  // Created by the operator (the CLI, or its channel to `mnemo serve`): no tenant policy applies,
+  // now or when it is loaded again.
+  bool operator_job = false;
 };
 
 // One tool call of an assistant turn and how far it got.

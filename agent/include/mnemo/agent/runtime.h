@@ -59,6 +59,9 @@ struct NewJob {
   std::string id;         // empty: NAME-YYYYMMDD-HHMMSS-XXXX
   std::string workspace;  // host directory the tools work in; empty: the current directory
   std::string tenant;     // empty: RuntimeOptions::tenant
+  // The operator's own job (through `mnemo serve`'s operator channel): its tenant's policy is not
+  // applied, now or on resume, as for a job the CLI runs itself.
+  bool operator_job = false;
 };
 
 struct RunResult {
