@@ -219,7 +219,8 @@ int run_via_server(const JobRunOptions& options, const json::object& request) {
     buffer.erase(0, n);
     if (ec || !msg.is_object()) return fail("the server sent a line that is not JSON");
     const std::string type = str_field(msg, "type");
-    if (type == "error") return fail(str_field(msg, "message"));
+    // The channel's own error has no seq (a durable `error` event of the job has one).
+    if (type == "error" && !msg.as_object().contains("seq")) return fail(str_field(msg, "message"));
     if (type == "started") {
       job_id = str_field(msg, "id");
       progress.set_job(job_id);

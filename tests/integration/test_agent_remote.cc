@@ -242,6 +242,15 @@ TEST_CASE("mnemo run, resume and approve go through the mnemo serve that holds t
   CHECK(env.show("careful").at("status") == "limit");
   CHECK(std::filesystem::exists(env.workspace() + "/approved.log"));
 
+  // A job that fails in the server fails in the CLI too, with the error.
+  const std::string down = env.path("down.yaml");
+  std::ofstream(down) << "name: down\nmodel:\n  remote:\n    base_url: http://127.0.0.1:9/v1\n"
+                         "    model: m\ninput: Greet.\n";
+  auto failed = env.run(down, "down");
+  CHECK(failed.status == 1);
+  CHECK(failed.err.find("job down failed: model: ") != std::string::npos);
+  CHECK(env.show("down").at("status") == "failed");
+
   // Another user cannot use the channel (the socket is the owner's, and the server checks the
   // peer's credentials).
   if (::geteuid() != 0) return;
