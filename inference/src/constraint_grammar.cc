@@ -151,14 +151,8 @@ class SchemaCompiler {
     if (type.empty()) return uint32_t{0};
     if (type == "string") {
       s.kind = SchemaKind::kString;
-      auto lo = count(v, "minLength", path);
-      auto hi = count(v, "maxLength", path);
-      if (!lo) return lo.status();
-      if (!hi) return hi.status();
-      s.min_chars = lo->value_or(0);
-      s.max_chars = hi->value_or(Schema::kUnbounded);
-      if (s.min_chars > s.max_chars)
-        return Status::invalid_argument(path + ": minLength is above maxLength");
+      MNEMO_RETURN_IF_ERROR(
+          count_range(v, "minLength", "maxLength", path, s.min_chars, s.max_chars));
       s.min_len = 2 + s.min_chars;
       s.first = '"';
     } else if (type == "integer" || type == "number") {
@@ -181,14 +175,7 @@ class SchemaCompiler {
         if (!it) return it.status();
         s.items = *it;
       }
-      auto lo = count(v, "minItems", path);
-      auto hi = count(v, "maxItems", path);
-      if (!lo) return lo.status();
-      if (!hi) return hi.status();
-      s.min_items = lo->value_or(0);
-      s.max_items = hi->value_or(Schema::kUnbounded);
-      if (s.min_items > s.max_items)
-        return Status::invalid_argument(path + ": minItems is above maxItems");
+      MNEMO_RETURN_IF_ERROR(count_range(v, "minItems", "maxItems", path, s.min_items, s.max_items));
       if (s.min_items > 4096)
         return Status::invalid_argument(path + ".minItems: at most 4096 for a constrained call");
       const int64_t k = s.min_items;
@@ -313,6 +300,21 @@ class SchemaCompiler {
     }
     return std::optional<uint32_t>(
         static_cast<uint32_t>(std::min<uint64_t>(n, Schema::kUnbounded - 1)));
+  }
+
+  // A pair of count keywords (minLength/maxLength, minItems/maxItems): absent ones leave 0 and
+  // unbounded; a minimum above the maximum is the schema's error.
+  static Status count_range(const PyJson& v, const char* lo_key, const char* hi_key,
+                            const std::string& path, uint32_t& lo, uint32_t& hi) {
+    auto l = count(v, lo_key, path);
+    if (!l) return l.status();
+    auto h = count(v, hi_key, path);
+    if (!h) return h.status();
+    lo = l->value_or(0);
+    hi = h->value_or(Schema::kUnbounded);
+    if (lo > hi)
+      return Status::invalid_argument(path + ": " + lo_key + " is above " + hi_key);
+    return Status::ok();
   }
 
   static std::optional<double> number(const PyJson* k) {
