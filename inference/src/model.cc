@@ -59,11 +59,11 @@ v4::Dims dims_from_config(const ModelConfig& c) {
 // multi-gigabyte checkpoint does not read it all, while two checkpoints of different weights differ. Also
 // tokenizer.json when present, the KV format version and the precision: stored KV depends on all three.
 std::string model_fingerprint(const ModelConfig& config, const Weights& weights, const std::string& dir,
-                              Precision precision) {
+                              Precision precision, uint32_t kv_format = kKvFormatVersion) {
   constexpr size_t kWhole = 1 << 20, kSample = 4096;
   Sha256 h;
   h.update_field(config.to_json());
-  h.update_field("kv format " + std::to_string(kKvFormatVersion)).update_field(precision_name(precision));
+  h.update_field("kv format " + std::to_string(kv_format)).update_field(precision_name(precision));
   auto tokenizer = read_file(dir + "/tokenizer.json");
   h.update_field(tokenizer ? "tokenizer.json" : "no tokenizer.json");
   h.update_field(tokenizer ? std::string_view(*tokenizer) : std::string_view());
@@ -107,6 +107,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, ModelOptions 
   if (!weights) return weights.status();
   auto impl = std::make_unique<Impl>(Impl{std::move(config).value(), std::move(weights).value(), nullptr, {}, {}});
   impl->fingerprint = model_fingerprint(impl->config, impl->weights, dir, options.precision);
+  impl->dir = dir;
   v4::Dims dims = dims_from_config(impl->config);
   impl->precision = options.precision;
   dims.numerics = options.precision == Precision::kServing ? v4::Numerics::kServing
@@ -120,6 +121,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, ModelOptions 
 
 const ModelConfig& Model::config() const { return impl_->config; }
 const std::string& Model::fingerprint() const { return impl_->fingerprint; }
+std::string Model::fingerprint_at_kv_format(uint32_t version) const {
+  if (version == kKvFormatVersion) return impl_->fingerprint;
+  return model_fingerprint(impl_->config, impl_->weights, impl_->dir, impl_->precision, version);
+}
 Precision Model::precision() const { return impl_->precision; }
 
 Sequence Model::new_sequence() const {

@@ -20,6 +20,7 @@ struct Model::Impl {
   std::unique_ptr<v4::Model> model;
   Precision precision = Precision::kF32;
   std::string fingerprint;  // hex SHA-256
+  std::string dir;
 };
 
 }  // namespace mnemo::inference

@@ -12,6 +12,8 @@
 #include <mnemo/kernels/kv_quant.h>
 #include <mnemo/kernels/traffic.h>
 
+#include "v4_kv_rows.h"
+
 namespace mnemo::inference::v4 {
 namespace {
 
@@ -23,9 +25,10 @@ std::vector<float> project(const Dims& dims, const float* x, int n, const Weight
 }
 
 // Indices of the top min(k, n_visible) indexer scores among entries [0, n_visible); ties go to the
-// lowest index. The q.key dots are a GEMM of the heads against the keys (one fixed-order dot each), then
-// score = sum_h relu(dot_h) * w_h in head order.
-std::vector<int> indexer_topk(const float* qi, const float* w, const std::vector<float>& keys, int n_visible,
+// lowest index. The q.key dots are a GEMM of the heads against the keys as stored (FP4 codes and scales
+// at serving, decoded in registers; one fixed-order dot each), then score = sum_h relu(dot_h) * w_h in
+// head order.
+std::vector<int> indexer_topk(const Dims& dims, const float* qi, const float* w, const KvRows& keys, int n_visible,
                               int heads, int dim, int k) {
   constexpr int kBlock = 1024;  // keys per GEMM, to bound the scratch at long contexts
   std::vector<float> score(static_cast<size_t>(n_visible));
@@ -33,7 +36,12 @@ std::vector<int> indexer_topk(const float* qi, const float* w, const std::vector
   dots.resize(static_cast<size_t>(heads) * std::min(n_visible, kBlock));
   for (int b0 = 0; b0 < n_visible; b0 += kBlock) {
     const int nb = std::min(kBlock, n_visible - b0);
-    kernels::WeightView kv{kernels::WeightType::kF32, keys.data() + static_cast<size_t>(b0) * dim, nb, dim};
+    kernels::WeightView kv{kernels::WeightType::kF32, keys.row(b0), nb, dim};
+    if (serving_layout(dims)) {
+      kv.type = kernels::WeightType::kFP4E2M1Group32;
+      kv.scale_type = kernels::ScaleType::kUe8m0;
+      kv.scale = keys.scale(b0);
+    }
     kernels::linear_rows(qi, heads, kv, 0, nb, dots.data());
     for (int b = 0; b < nb; ++b) score[b0 + b] = 0;
     for (int h = 0; h < heads; ++h) {
@@ -50,6 +58,20 @@ std::vector<int> indexer_topk(const float* qi, const float* w, const std::vector
   idx.resize(static_cast<size_t>(take));
   std::sort(idx.begin(), idx.end());
   return idx;
+}
+
+// One row's attention over its keys, in the layout they are stored in.
+void attend(const Dims& dims, const float* q, int n_heads, const std::vector<const uint8_t*>& keys, const float* sink,
+            float scale, float* out) {
+  const auto n_keys = static_cast<int64_t>(keys.size());
+  if (serving_layout(dims)) {
+    (void)kernels::attend_mqa_fp8(q, n_heads, fp8_row(dims), keys.data(), n_keys, sink, scale, out);
+    return;
+  }
+  thread_local std::vector<const float*> rows;  // fp32 rows (kv_rows: 4-byte aligned records of floats)
+  rows.resize(keys.size());
+  for (size_t j = 0; j < keys.size(); ++j) rows[j] = reinterpret_cast<const float*>(keys[j]);
+  (void)kernels::attend_mqa(q, n_heads, dims.head_dim, rows.data(), n_keys, sink, scale, out);
 }
 
 }  // namespace
@@ -81,9 +103,12 @@ void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTab
   for (int i = 0; i < n; ++i) {
     rms_norm(&kv[i * hd], hd, p.kv_norm.data(), eps, &kv[i * hd]);
     rope.rotate(&kv[i * hd], hd, pos[i], 1);
-    if (dims.numerics == Numerics::kServing) kernels::fp8_round_trip(&kv[i * hd], hd - dims.rope_dim, 64);
   }
   round_bf16(dims, kv);
+  // The step's kv rows in the cache's layout (rounded as stored): the keys of its own rows, then the ring's.
+  const int64_t rb = kv_rows(dims).row_bytes;
+  std::vector<uint8_t> chunk(static_cast<size_t>(n * rb));
+  for (int i = 0; i < n; ++i) store_kv(dims, &kv[static_cast<size_t>(i) * hd], &chunk[static_cast<size_t>(i * rb)]);
 
   // The indexer runs before the main compressor, and both before attention: a token sees the block it completes.
   std::vector<float> qi, iw;
@@ -121,7 +146,7 @@ void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTab
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> o(static_cast<size_t>(n) * H * hd, 0.0f);
   // Per row: its keys (window, then the selected or all compressed entries), found in parallel over rows.
-  std::vector<std::vector<const float*>> keys(static_cast<size_t>(n));
+  std::vector<std::vector<const uint8_t*>> keys(static_cast<size_t>(n));
   std::vector<int> seg_of(static_cast<size_t>(n));
   for (size_t si = 0; si < segments.size(); ++si) {
     for (int i = 0; i < segments[si].n; ++i) seg_of[segments[si].row0 + i] = static_cast<int>(si);
@@ -130,27 +155,29 @@ void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTab
     for (int64_t r = r0; r < r1; ++r) {
       const Segment& seg = segments[seg_of[r]];
       const LayerState& st = *seg.state;
-      const float* seg_kv = &kv[static_cast<size_t>(seg.row0) * hd];
+      const uint8_t* seg_kv = &chunk[static_cast<size_t>(seg.row0 * rb)];
       const int64_t t = pos[r];
       auto& kr = keys[r];
       for (int64_t s = std::max<int64_t>(0, t - W + 1); s <= t; ++s) {
-        kr.push_back(s >= seg.pos0 ? &seg_kv[(s - seg.pos0) * hd] : &st.ring[(s % W) * hd]);
+        kr.push_back(s >= seg.pos0 ? seg_kv + (s - seg.pos0) * rb : st.ring.row(s % W));
       }
       if (p.ratio == 0) continue;
       const int n_visible = static_cast<int>((t + 1) / p.ratio);
       if (p.ratio == 4) {
-        for (int b : indexer_topk(&qi[static_cast<size_t>(r) * HI * DI], &iw[static_cast<size_t>(r) * HI],
+        for (int b : indexer_topk(dims, &qi[static_cast<size_t>(r) * HI * DI], &iw[static_cast<size_t>(r) * HI],
                                   st.index_keys, n_visible, HI, DI, dims.index_topk)) {
-          kr.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+          kr.push_back(st.entries.row(b));
         }
       } else {
-        for (int b = 0; b < n_visible; ++b) kr.push_back(&st.entries[static_cast<size_t>(b) * hd]);
+        for (int b = 0; b < n_visible; ++b) kr.push_back(st.entries.row(b));
       }
     }
   });
+  // KV bytes read: the row's keys as stored, and every visible indexer key it scores.
+  const KvRows key_rows = index_key_rows(dims);
   for (int r = 0; r < n; ++r) {
-    const int64_t scanned = p.ratio == 4 ? (pos[r] + 1) / 4 * static_cast<int64_t>(DI) : 0;
-    kernels::count_kv_bytes((static_cast<int64_t>(keys[r].size()) * hd + scanned) * static_cast<int64_t>(sizeof(float)));
+    const int64_t scanned = p.ratio == 4 ? (pos[r] + 1) / 4 * (key_rows.row_bytes + key_rows.scale_bytes) : 0;
+    kernels::count_kv_bytes(static_cast<int64_t>(keys[r].size()) * rb + scanned);
   }
   // Rows x head groups in parallel (a lone decode row still splits its heads across the threads).
   const int groups = n >= kernels::thread_count() ? 1 : std::clamp(2 * kernels::thread_count() / n, 1, std::max(1, H / 4));
@@ -161,18 +188,17 @@ void attention_forward(const Dims& dims, const AttentionParams& p, const RopeTab
       const int nh = std::min(per_group, H - h0);
       if (nh <= 0) continue;
       float* orow = &o[(static_cast<size_t>(r) * H + h0) * hd];
-      (void)kernels::attend_mqa(&q[(static_cast<size_t>(r) * H + h0) * hd], nh, hd, keys[r].data(),
-                                static_cast<int64_t>(keys[r].size()), p.sink.data() + h0, scale, orow);
+      attend(dims, &q[(static_cast<size_t>(r) * H + h0) * hd], nh, keys[r], p.sink.data() + h0, scale, orow);
       for (int h = 0; h < nh; ++h) rope.rotate(orow + static_cast<size_t>(h) * hd, hd, pos[r], -1);
     }
   });
-  // Each segment's kv vectors join its window ring.
+  // Each segment's kv rows join its window ring.
   for (const Segment& seg : segments) {
     LayerState& st = *seg.state;
-    const float* seg_kv = &kv[static_cast<size_t>(seg.row0) * hd];
-    st.ring.resize(static_cast<size_t>(W) * hd);
+    const uint8_t* seg_kv = &chunk[static_cast<size_t>(seg.row0 * rb)];
+    st.ring.data.resize(static_cast<size_t>(W * rb));
     for (int i = std::max(0, seg.n - W); i < seg.n; ++i) {
-      std::copy_n(&seg_kv[static_cast<size_t>(i) * hd], hd, &st.ring[((seg.pos0 + i) % W) * hd]);
+      std::copy_n(seg_kv + i * rb, rb, st.ring.row((seg.pos0 + i) % W));
     }
   }
 

@@ -5,14 +5,14 @@
 #include <cmath>
 #include <limits>
 
-#include <mnemo/kernels/kv_quant.h>
+#include "v4_kv_rows.h"
 
 namespace mnemo::inference::v4 {
 namespace {
 
 // Emits the entry of a completed block from its rows (and the previous block's, when overlapping).
 void emit_entry(const Dims& dims, const CompressorParams& p, const RopeTable& rope, int64_t block_index,
-                const CompressorState& s, std::vector<float>& entries) {
+                const CompressorState& s, KvRows& entries) {
   const int w = p.width;
   const bool overlap = p.ratio == 4;
   const int row = overlap ? 2 * w : w;
@@ -46,15 +46,14 @@ void emit_entry(const Dims& dims, const CompressorParams& p, const RopeTable& ro
   rope.rotate(entry.data(), w, block_index * r, 1);
   if (p.hadamard) hadamard(entry.data(), w);
   round_bf16(dims, entry);
-  if (dims.numerics == Numerics::kServing) {
-    // Indexer keys are stored as FP4, kv entries as FP8 nope dims + exact rope dims.
-    if (p.hadamard) {
-      kernels::fp4_round_trip(entry.data(), w, 32);
-    } else {
-      kernels::fp8_round_trip(entry.data(), w - dims.rope_dim, 64);
-    }
+  // Stored in the precision's layout (at serving: indexer keys as FP4, kv entries as FP8 nope dims + bf16 rope dims).
+  if (p.hadamard) {
+    append_index_key(dims, entry.data(), entries);
+  } else {
+    const size_t at = entries.data.size();
+    entries.data.resize(at + static_cast<size_t>(entries.row_bytes));
+    store_kv(dims, entry.data(), entries.data.data() + at);
   }
-  entries.insert(entries.end(), entry.begin(), entry.end());
 }
 
 }  // namespace
@@ -71,7 +70,7 @@ void compressor_project(const Dims& dims, const CompressorParams& p, const float
 }
 
 void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* kv,
-                     const float* score_in, int n, int64_t pos0, CompressorState& state, std::vector<float>& entries) {
+                     const float* score_in, int n, int64_t pos0, CompressorState& state, KvRows& entries) {
   const int row = p.ratio == 4 ? 2 * p.width : p.width;
   std::vector<float> score(score_in, score_in + static_cast<size_t>(n) * row);
   for (int i = 0; i < n; ++i) {

@@ -17,8 +17,8 @@ void compressor_project(const Dims& dims, const CompressorParams& p, const float
                         std::vector<float>& score);
 
 // Feeds one sequence's tokens at positions [pos0, pos0 + n), given their projected rows kv and score
-// [n, row]; appends every entry those tokens complete to `entries` ([*, p.width]).
+// [n, row]; appends every entry those tokens complete to `entries` (kv rows, or indexer keys when p.hadamard).
 void compress_tokens(const Dims& dims, const CompressorParams& p, const RopeTable& rope, const float* kv,
-                     const float* score, int n, int64_t pos0, CompressorState& state, std::vector<float>& entries);
+                     const float* score, int n, int64_t pos0, CompressorState& state, KvRows& entries);
 
 }  // namespace mnemo::inference::v4

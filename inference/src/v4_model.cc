@@ -6,6 +6,7 @@
 
 #include "v4_attention.h"
 #include "v4_hc.h"
+#include "v4_kv_rows.h"
 #include "v4_moe.h"
 
 namespace mnemo::inference::v4 {
@@ -15,14 +16,14 @@ Model::Model(Dims dims, ModelParams params)
 
 SequenceState Model::new_sequence() const {
   SequenceState s;
-  s.layers.resize(static_cast<size_t>(dims_.n_layers));
+  s.layers.assign(static_cast<size_t>(dims_.n_layers), layer_state(dims_));
   s.owner = this;
   return s;
 }
 
 SequenceState Model::new_mtp_sequence() const {
   SequenceState s;
-  s.layers.resize(1);
+  s.layers.assign(1, layer_state(dims_));
   s.owner = this;
   s.mtp = true;
   return s;

@@ -25,4 +25,18 @@ void attend_mqa_scalar(const float* q, int n_heads, int dim, const float* const*
   }
 }
 
+// The definition: the keys decoded, then attend_mqa_scalar.
+void attend_mqa_fp8_scalar(const float* q, int n_heads, const Fp8KvRow& row, const uint8_t* const* keys,
+                           int64_t n_keys, const float* sink, float scale, float* out) {
+  thread_local std::vector<float> decoded;
+  thread_local std::vector<const float*> rows;
+  decoded.resize(static_cast<size_t>(n_keys) * row.dim);
+  rows.resize(static_cast<size_t>(n_keys));
+  for (int64_t j = 0; j < n_keys; ++j) {
+    fp8_kv_decode(row, keys[j], decoded.data() + j * row.dim);
+    rows[j] = decoded.data() + j * row.dim;
+  }
+  attend_mqa_scalar(q, n_heads, row.dim, rows.data(), n_keys, sink, scale, out);
+}
+
 }  // namespace mnemo::kernels::cpu

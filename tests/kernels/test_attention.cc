@@ -76,3 +76,39 @@ TEST_CASE("attend_mqa matches a double-precision reference and its paths agree b
     }
   }
 }
+
+TEST_CASE("attend_mqa over serving-layout keys equals attend_mqa over the decoded keys, on every path",
+          "[kernels][attention]") {
+  for (auto [heads, dim, rope, n_keys] : {std::tuple{16, 512, 64, 300}, std::tuple{4, 128, 64, 9}, std::tuple{3, 64, 0, 5},
+                                          std::tuple{2, 48, 16, 3}}) {
+    const Fp8KvRow row{dim, rope, rope % 32 == 16};  // fp32 rope dims, and bf16 in the last case
+    auto q = random_floats(static_cast<size_t>(heads) * dim, 4);
+    auto sink = random_floats(static_cast<size_t>(heads), 5);
+    auto values = random_floats(static_cast<size_t>(n_keys) * dim, 6);
+    for (size_t i = 0; i < values.size(); ++i) values[i] *= static_cast<float>(1 + i % 5);
+    std::vector<uint8_t> records(static_cast<size_t>(n_keys) * row.bytes());
+    for (int j = 0; j < n_keys; ++j) {
+      fp8_kv_encode(row, values.data() + static_cast<size_t>(j) * dim, records.data() + static_cast<size_t>(j) * row.bytes());
+    }
+    std::vector<const float*> keys;
+    std::vector<const uint8_t*> packed;
+    for (int j = 0; j < n_keys; ++j) {
+      const int at = (j * 5) % n_keys;  // scattered, as the ring and the selected entries are
+      keys.push_back(values.data() + static_cast<size_t>(at) * dim);
+      packed.push_back(records.data() + static_cast<size_t>(at) * row.bytes());
+    }
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+    std::vector<float> want(q.size()), got(q.size()), scalar(q.size());
+    cpu::attend_mqa_scalar(q.data(), heads, dim, keys.data(), n_keys, sink.data(), scale, want.data());
+    REQUIRE(attend_mqa_fp8(q.data(), heads, row, packed.data(), n_keys, sink.data(), scale, got.data()));
+    cpu::attend_mqa_fp8_scalar(q.data(), heads, row, packed.data(), n_keys, sink.data(), scale, scalar.data());
+    INFO(heads << " heads, dim " << dim << ", rope " << rope << ", " << n_keys << " keys");
+    CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(scalar.data(), want.data(), want.size() * sizeof(float)) == 0);
+    if (isa_supported(Isa::kAvx2) && dim % 16 == 0) {
+      std::vector<float> avx2(q.size());
+      cpu::attend_mqa_fp8_avx2(q.data(), heads, row, packed.data(), n_keys, sink.data(), scale, avx2.data());
+      CHECK(std::memcmp(avx2.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
+  }
+}

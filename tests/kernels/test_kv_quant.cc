@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include <mnemo/kernels/numeric.h>
 
 using namespace mnemo::kernels;
 
@@ -66,4 +69,58 @@ TEST_CASE("FP4 round trip maps every block onto scale * {0, 0.5, ..., 6}", "[ker
     float scale = std::ldexp(1.0f, ceil_log2(amax / 6.0f));
     for (int i = b * 32; i < b * 32 + 32; ++i) CHECK(round_e2m1(r[i] / scale) == r[i] / scale);
   }
+}
+
+TEST_CASE("the serving KV record holds exactly what the serving roundings leave", "[kernels][quant]") {
+  // 448 FP8 dims in 7 blocks of 64 with very different magnitudes, and 64 rope dims (fp32 or bf16).
+  const bool rope_bf16 = GENERATE(false, true);
+  const Fp8KvRow row{512, 64, rope_bf16};
+  CHECK(row.bytes() == (rope_bf16 ? 584 : 712));
+  std::vector<float> v(512);
+  uint32_t seed = 7;
+  for (int i = 0; i < 512; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    const float u = static_cast<float>(static_cast<int32_t>(seed >> 8) % 20001) / 10000.0f - 1.0f;
+    v[i] = std::ldexp(u, (i / 64) * 3 - 9);
+  }
+  v[3] = -0.0f;
+  v[70] = 0.0f;
+  std::vector<float> want = v;
+  fp8_round_trip(want.data(), 448, 64);
+  for (int i = 448; i < 512 && rope_bf16; ++i) want[i] = bf16_to_f32(f32_to_bf16(want[i]));
+  std::vector<uint8_t> record(static_cast<size_t>(row.bytes()), 0xAA);
+  std::vector<float> got = v;
+  fp8_kv_encode(row, got.data(), record.data());
+  CHECK(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);  // the rounding, -0 included
+  std::vector<float> decoded(512);
+  fp8_kv_decode(row, record.data(), decoded.data());
+  CHECK(std::memcmp(decoded.data(), want.data(), want.size() * 4) == 0);
+  for (int i = row.scales_offset() + 7; i < row.bytes(); ++i) CHECK(record[i] == 0);  // padding is zero
+  // Encoding decoded values again changes none of them (what a typed rewrite of a blob relies on).
+  std::vector<uint8_t> again(record.size());
+  std::vector<float> redo = decoded;
+  fp8_kv_encode(row, redo.data(), again.data());
+  CHECK(std::memcmp(redo.data(), decoded.data(), decoded.size() * 4) == 0);
+}
+
+TEST_CASE("FP4 keys encode to the codes and scales the FP4 weight layout reads", "[kernels][quant]") {
+  std::vector<float> v(128);
+  uint32_t seed = 11;
+  for (int i = 0; i < 128; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    v[i] = std::ldexp(static_cast<float>(static_cast<int32_t>(seed >> 8) % 2001) / 1000.0f - 1.0f, (i / 32) * 2 - 3);
+  }
+  std::vector<float> want = v;
+  fp4_round_trip(want.data(), 128, 32);
+  std::vector<uint8_t> codes(64), scales(4);
+  fp4_encode(v.data(), 128, codes.data(), scales.data());
+  CHECK(std::memcmp(v.data(), want.data(), want.size() * 4) == 0);
+  for (int i = 0; i < 128; ++i) {
+    const uint8_t nibble = (i & 1) ? codes[i / 2] >> 4 : codes[i / 2] & 0xF;
+    INFO("dim " << i);
+    CHECK(e2m1_to_f32(nibble) * ue8m0_to_f32(scales[i / 32]) == want[i]);
+  }
+  std::vector<float> decoded(128);
+  fp4_decode(codes.data(), scales.data(), 128, decoded.data());
+  CHECK(std::memcmp(decoded.data(), want.data(), want.size() * 4) == 0);
 }

@@ -12,7 +12,9 @@
 
 namespace mnemo::inference {
 
-inline constexpr uint32_t kKvFormatVersion = 1;
+// Version 2: rows as the cache holds them (fp32, or the serving layout at `serving` precision); version 1
+// (fp32 rows in every precision) is refused.
+inline constexpr uint32_t kKvFormatVersion = 2;
 // Segment boundaries other than the sequence's position fall on multiples of this many tokens, so that
 // every layer kind's blocks (4 and 128 tokens) end inside one segment.
 inline constexpr int64_t kKvSegmentAlign = 128;
@@ -35,7 +37,9 @@ struct KvSegmentRange {
 Result<KvSegmentRange> kv_segment_range(std::string_view segment);
 
 // Typed contents of KV blobs, for at-rest codecs (memory/'s compact mode) that change the numbers but
-// never the layout. Layers are the model's main layers in order; floats are row-major.
+// never the layout. Layers are the model's main layers in order; floats are row-major. Reading decodes
+// the stored rows; writing stores floats as the precision's cache would (at `serving`, rounded into the
+// serving layout), so values read from a blob are written back unchanged.
 struct KvSegmentLayer {
   int ratio = 0;                  // the layer's compress ratio: 0 (window only), 4 (CSA) or 128 (HCA)
   std::vector<float> entries;     // [n_entries, head_dim]: entries completed by tokens [from, to)

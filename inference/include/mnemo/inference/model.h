@@ -88,6 +88,9 @@ class Model {
 
   // The model's identity for KV state: SHA-256 over its config, tensor layout and weight bytes (hex).
   const std::string& fingerprint() const;
+  // The fingerprint these weights at this precision had under an earlier KV format: what a job started
+  // before that format changed recorded (it resumes on the same model, prefilling instead of restoring).
+  std::string fingerprint_at_kv_format(uint32_t version) const;
 
   // KV state after `from` (0, or a multiple of kKvSegmentAlign) as segments of `segment_span` tokens (a
   // multiple of kKvSegmentAlign; 0 = one segment) plus the tail at the sequence's position.
