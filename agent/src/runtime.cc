@@ -279,7 +279,10 @@ Result<internal::EmbeddedModel*> Runtime::Impl::model_for(const JobState& state)
     return Status::unsupported("job " + state.id + " has no embedded model to run on");
   auto m = model(dir, state.spec.model.embedded.precision);
   if (!m) return m.status();
-  if ((*m)->model->fingerprint() != state.origin.fingerprint) {
+  // Jobs started before the KV format changed recorded the fingerprint of that format (kv_state.h): the
+  // same model, whose old snapshots are refused and prefilled instead.
+  if ((*m)->model->fingerprint() != state.origin.fingerprint &&
+      (*m)->model->fingerprint_at_kv_format(1) != state.origin.fingerprint) {
     return Status::invalid_argument("job " + state.id + " ran on a model with fingerprint " +
                                     state.origin.fingerprint + "; the model in " + dir +
                                     " is now " + (*m)->model->fingerprint() +
