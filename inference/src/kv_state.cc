@@ -60,9 +60,7 @@ v4::Dims row_dims(const Model& m) {
   d.rope_dim = static_cast<int>(m.config().qk_rope_head_dim);
   d.index_dim = static_cast<int>(m.config().index_head_dim);
   d.window = static_cast<int>(m.config().sliding_window);
-  d.numerics = m.precision() == Precision::kServing ? v4::Numerics::kServing
-               : m.precision() == Precision::kBf16  ? v4::Numerics::kBf16
-                                                    : v4::Numerics::kF32;
+  d.numerics = numerics_of(m.precision());
   return d;
 }
 
@@ -217,11 +215,11 @@ std::vector<float> decode_kv(const v4::Dims& rd, std::string_view bytes) {
 }
 
 std::vector<uint8_t> encode_kv(const v4::Dims& rd, std::vector<float> values) {
-  const int64_t rb = v4::kv_rows(rd).row_bytes;
-  const auto n = static_cast<int64_t>(values.size()) / rd.head_dim;
-  std::vector<uint8_t> out(static_cast<size_t>(n * rb));
-  for (int64_t i = 0; i < n; ++i) v4::store_kv(rd, &values[static_cast<size_t>(i * rd.head_dim)], &out[static_cast<size_t>(i * rb)]);
-  return out;
+  v4::KvRows rows = v4::kv_rows(rd);
+  for (size_t at = 0; at + rd.head_dim <= values.size(); at += static_cast<size_t>(rd.head_dim)) {
+    v4::append_kv(rd, &values[at], rows);
+  }
+  return std::move(rows.data);
 }
 
 std::vector<float> decode_keys(const v4::Dims& rd, std::string_view codes, std::string_view scales) {

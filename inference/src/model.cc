@@ -110,9 +110,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, ModelOptions 
   impl->dir = dir;
   v4::Dims dims = dims_from_config(impl->config);
   impl->precision = options.precision;
-  dims.numerics = options.precision == Precision::kServing ? v4::Numerics::kServing
-                  : options.precision == Precision::kBf16  ? v4::Numerics::kBf16
-                                                           : v4::Numerics::kF32;
+  dims.numerics = numerics_of(options.precision);
   auto params = v4::bind_params(dims, impl->weights);
   if (!params) return params.status().with_context(dir);
   impl->model = std::make_unique<v4::Model>(std::move(dims), std::move(params).value());

@@ -10,6 +10,13 @@
 
 namespace mnemo::inference {
 
+// How the forward pass of a model loaded at `p` rounds.
+inline v4::Numerics numerics_of(Precision p) {
+  return p == Precision::kServing ? v4::Numerics::kServing
+         : p == Precision::kBf16  ? v4::Numerics::kBf16
+                                  : v4::Numerics::kF32;
+}
+
 struct Sequence::Impl {
   v4::SequenceState state;
 };

@@ -46,13 +46,11 @@ void emit_entry(const Dims& dims, const CompressorParams& p, const RopeTable& ro
   rope.rotate(entry.data(), w, block_index * r, 1);
   if (p.hadamard) hadamard(entry.data(), w);
   round_bf16(dims, entry);
-  // Stored in the precision's layout (at serving: indexer keys as FP4, kv entries as FP8 nope dims + bf16 rope dims).
+  // Stored in the precision's layout (at serving: indexer keys as FP4, kv entries as FP8 nope dims + fp32 rope dims).
   if (p.hadamard) {
     append_index_key(dims, entry.data(), entries);
   } else {
-    const size_t at = entries.data.size();
-    entries.data.resize(at + static_cast<size_t>(entries.row_bytes));
-    store_kv(dims, entry.data(), entries.data.data() + at);
+    append_kv(dims, entry.data(), entries);
   }
 }
 

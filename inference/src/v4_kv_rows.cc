@@ -37,6 +37,12 @@ void store_kv(const Dims& dims, float* v, uint8_t* record) {
   }
 }
 
+void append_kv(const Dims& dims, float* v, KvRows& rows) {
+  const size_t at = rows.data.size();
+  rows.data.resize(at + static_cast<size_t>(rows.row_bytes));
+  store_kv(dims, v, rows.data.data() + at);
+}
+
 void append_index_key(const Dims& dims, float* v, KvRows& keys) {
   const size_t at = keys.data.size();
   keys.data.resize(at + static_cast<size_t>(keys.row_bytes));

@@ -24,6 +24,8 @@ LayerState layer_state(const Dims& dims);
 
 // Rounds v (head_dim floats) as stored and writes it as one kv row at `record`.
 void store_kv(const Dims& dims, float* v, uint8_t* record);
+// Appends v (head_dim floats), rounded as stored, to kv rows.
+void append_kv(const Dims& dims, float* v, KvRows& rows);
 // Appends v (index_dim floats), rounded as stored, to the keys.
 void append_index_key(const Dims& dims, float* v, KvRows& keys);
 // A row's values as floats.

@@ -17,6 +17,11 @@ int ceil_log2(float t) {
 
 namespace {
 
+// The largest finite value of each format, and the floor of a block's amax (golden-tiny README).
+constexpr float kE4m3Max = 448.0f, kE4m3MinAmax = 1e-4f;
+constexpr float kE2m1Max = 6.0f;
+const float kE2m1MinAmax = 6.0f * std::ldexp(1.0f, -126);
+
 // 2^(E - mantissa_bits) * roundHalfEven(v / 2^(E - mantissa_bits)), E = max(floor(log2 |v|), min_exp).
 float round_mantissa(float v, int mantissa_bits, int min_exp) {
   if (v == 0.0f) return v;
@@ -85,16 +90,16 @@ uint8_t ue8m0_code(int e) { return static_cast<uint8_t>(std::clamp(e + 127, 0, 2
 float round_e4m3(float v) { return round_mantissa(v, 3, -6); }
 float round_e2m1(float v) { return round_mantissa(v, 1, 0); }
 
-void fp8_round_trip(float* v, int n, int block) { round_trip(v, n, block, 448.0f, 1e-4f, round_e4m3); }
+void fp8_round_trip(float* v, int n, int block) { round_trip(v, n, block, kE4m3Max, kE4m3MinAmax, round_e4m3); }
 void fp4_round_trip(float* v, int n, int block) {
-  round_trip(v, n, block, 6.0f, 6.0f * std::ldexp(1.0f, -126), round_e2m1);
+  round_trip(v, n, block, kE2m1Max, kE2m1MinAmax, round_e2m1);
 }
 
 void fp8_kv_encode(const Fp8KvRow& row, float* v, uint8_t* record) {
   const int nope = row.nope();
   uint8_t* scales = record + row.scales_offset();
   for (int b = 0, k = 0; b < nope; b += 64, ++k) {
-    const int e = round_block(v, b, std::min(nope, b + 64), 448.0f, 1e-4f, round_e4m3,
+    const int e = round_block(v, b, std::min(nope, b + 64), kE4m3Max, kE4m3MinAmax, round_e4m3,
                               [&](int i, float q) { record[i] = e4m3_code(q); });
     scales[k] = ue8m0_code(e);
   }
@@ -129,7 +134,7 @@ void fp8_kv_decode(const Fp8KvRow& row, const uint8_t* record, float* v) {
 void fp4_encode(float* v, int n, uint8_t* codes, uint8_t* scales) {
   std::memset(codes, 0, static_cast<size_t>(n / 2));
   for (int b = 0; b < n; b += 32) {
-    const int e = round_block(v, b, b + 32, 6.0f, 6.0f * std::ldexp(1.0f, -126), round_e2m1, [&](int i, float q) {
+    const int e = round_block(v, b, b + 32, kE2m1Max, kE2m1MinAmax, round_e2m1, [&](int i, float q) {
       codes[i / 2] |= static_cast<uint8_t>(e2m1_code(q) << ((i & 1) ? 4 : 0));
     });
     scales[b / 32] = ue8m0_code(e);
