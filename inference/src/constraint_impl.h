@@ -171,6 +171,14 @@ struct State {
 };
 
 State initial_state(const ToolCallGrammar::Impl& g);
+
+// One frame's reaction to a symbol: taken, refused, or the frame ended and its parent sees the symbol.
+enum class Step { kConsumed, kReject, kRetry };
+inline bool is_digit(Sym s) { return s >= '0' && s <= '9'; }
+inline constexpr int kMaxNumberDigits = 20;
+// A number frame's step (constraint_number.cc), and what a bounded one still needs.
+Step step_num(const ToolCallGrammar::Impl& g, State& s, Sym sym);
+int64_t bounded_num_cost(const Schema& sc, const Frame& f);
 // Whether a value of `schema` may start with `sym` (a union dispatches on it).
 bool schema_starts(const ToolCallGrammar::Impl& g, uint32_t schema, Sym sym);
 // Consumes one symbol; false when the grammar does not allow it (s is then unspecified).
